@@ -1,0 +1,72 @@
+// Command castnet is a live-video network node: browser publishing over
+// WHIP, segmenting, transcoding into an adaptive ladder and HLS playback.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `castnet — live video from a browser to adaptive HLS
+
+Usage:
+  castnet dev [flags]                      run every role in one process (pages on http://127.0.0.1:8935)
+  castnet publish [flags] (-test-pattern | FILE) WHIP_URL
+                                           publish a file or a test pattern over WHIP
+  castnet version                          print the version
+
+Run "castnet COMMAND -h" for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "dev":
+		err = runDev(ctx, args[1:], stderr)
+	case "publish":
+		err = runPublish(ctx, args[1:], stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "castnet", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "castnet: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stderr, "castnet:", err)
+		return 1
+	}
+}
+
+// errUsage means the flags were wrong; the flag package already said how.
+var errUsage = errors.New("usage")
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,120 @@
+package broadcaster
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/ingest/whip"
+)
+
+// StreamInfo is a stream's state as /api/streams reports it.
+type StreamInfo struct {
+	Name       string            `json:"name"`
+	Session    string            `json:"session"`
+	State      string            `json:"state"`
+	Publisher  string            `json:"publisher"`
+	StartedAt  time.Time         `json:"started_at"`
+	EndedAt    *time.Time        `json:"ended_at,omitempty"`
+	Video      *TrackInfo        `json:"video,omitempty"`
+	Audio      *TrackInfo        `json:"audio,omitempty"`
+	Bitrate    int               `json:"bitrate_bps"`
+	Segments   uint64            `json:"segments"`
+	Published  uint64            `json:"segments_published"`
+	Failures   uint64            `json:"transcode_failures"`
+	SourceOnly uint64            `json:"segments_source_only"`
+	Renditions []RenditionInfo   `json:"renditions"`
+	Transport  whip.SessionStats `json:"transport"`
+	LastError  string            `json:"last_error"`
+	// FirstSegmentLatency is the time from the first keyframe received to
+	// the first segment playable in every rendition.
+	FirstSegmentLatency string   `json:"first_segment_latency,omitempty"`
+	Playback            Playback `json:"playback"`
+}
+
+// TrackInfo describes one received track.
+type TrackInfo struct {
+	Codec     string  `json:"codec"`
+	Profile   string  `json:"profile,omitempty"`
+	Width     int     `json:"width,omitempty"`
+	Height    int     `json:"height,omitempty"`
+	FrameRate float64 `json:"fps,omitempty"`
+}
+
+// RenditionInfo describes one published rendition.
+type RenditionInfo struct {
+	Name      string `json:"name"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	Bandwidth int    `json:"bandwidth"`
+	Codecs    string `json:"codecs"`
+}
+
+// Playback gives the stream's playback URLs.
+type Playback struct {
+	HLS   string `json:"hls"`
+	Watch string `json:"watch"`
+}
+
+// Info reports the stream's current state.
+func (st *Stream) Info() StreamInfo {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	in := StreamInfo{
+		Name: st.pub.Stream, Session: st.pub.Session, State: st.state, Publisher: st.pub.RemoteAddr,
+		StartedAt: st.stats.startedAt, Bitrate: int(st.stats.bitrate),
+		Segments: st.stats.segments, Published: st.stats.published,
+		Failures: st.stats.transcodeFailures, SourceOnly: st.stats.sourceOnly,
+		LastError: st.lastError, Renditions: []RenditionInfo{},
+		Playback: Playback{HLS: "/hls/" + st.pub.Stream + "/index.m3u8", Watch: "/watch/" + st.pub.Stream},
+	}
+	if st.state == StateEnded {
+		t := st.endedAt
+		in.EndedAt = &t
+		in.Bitrate = 0
+	}
+	if st.pub.Video != "" {
+		in.Video = &TrackInfo{Codec: string(st.pub.Video), Profile: st.src.codec,
+			Width: st.src.width, Height: st.src.height, FrameRate: st.src.fps}
+	}
+	if st.pub.Audio != "" {
+		in.Audio = &TrackInfo{Codec: string(st.pub.Audio)}
+	}
+	for _, v := range st.variants {
+		in.Renditions = append(in.Renditions, RenditionInfo{Name: v.Name, Width: v.Width, Height: v.Height,
+			Bandwidth: v.Bandwidth, Codecs: v.Codecs})
+	}
+	if st.pub.Stats != nil {
+		in.Transport = st.pub.Stats()
+	}
+	if !st.stats.firstPublished.IsZero() && !st.stats.firstKeyframe.IsZero() {
+		in.FirstSegmentLatency = st.stats.firstPublished.Sub(st.stats.firstKeyframe).Round(time.Millisecond).String()
+	}
+	return in
+}
+
+// Handler serves GET /api/streams and GET /api/streams/{stream}.
+func (b *Broadcaster) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/streams", httpx.Handle(b.log, func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, b.Streams())
+	}))
+	mux.Handle("GET /api/streams/{stream}", httpx.Handle(b.log, func(w http.ResponseWriter, r *http.Request) error {
+		in, err := b.Stream(r.PathValue("stream"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, in)
+	}))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,128 @@
+// Package broadcaster runs each published stream through castnet's
+// pipeline: access units are cut into segments, each segment is transcoded
+// into the ladder, and the renditions are published for playback, in order,
+// with the source alone when transcoding fails.
+package broadcaster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/ingest/whip"
+	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// ErrNoStream is returned for a stream the node has not seen.
+var ErrNoStream = fmt.Errorf("no such stream: %w", httpx.ErrNotFound)
+
+// Config configures a Broadcaster.
+type Config struct {
+	Transcoder transcode.Transcoder
+	// Profiles are the ladder's rungs; each stream keeps those below its
+	// source height (see transcode.Ladder).
+	Profiles []transcode.Profile
+	Store    *hls.Store
+	// Segment is the target segment duration.
+	Segment time.Duration
+	// MaxInFlight bounds the segments of one stream being transcoded at
+	// once; beyond it a segment is published as source only, so a node that
+	// cannot keep up degrades instead of queueing without bound.
+	MaxInFlight int
+	Logger      *slog.Logger
+}
+
+// Broadcaster is the registry of streams and the Starter WHIP sessions use.
+type Broadcaster struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	streams map[string]*Stream
+	wg      sync.WaitGroup
+}
+
+// New builds a Broadcaster.
+func New(cfg Config) (*Broadcaster, error) {
+	if cfg.Transcoder == nil || cfg.Store == nil {
+		return nil, errors.New("broadcaster: Transcoder and Store are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Segment <= 0 {
+		cfg.Segment = 2 * time.Second
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 3
+	}
+	if cfg.Profiles == nil {
+		cfg.Profiles = transcode.DefaultLadder()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Broadcaster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, streams: map[string]*Stream{}}, nil
+}
+
+// StartStream opens the pipeline for a new publishing session.
+func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink, error) {
+	st, err := newStream(b, p)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.streams[p.Stream] = st
+	b.mu.Unlock()
+	return st, nil
+}
+
+// Stream returns the state of the named stream.
+func (b *Broadcaster) Stream(name string) (StreamInfo, error) {
+	b.mu.Lock()
+	st := b.streams[name]
+	b.mu.Unlock()
+	if st == nil {
+		return StreamInfo{}, ErrNoStream
+	}
+	return st.Info(), nil
+}
+
+// Streams returns every stream seen since start, live ones first.
+func (b *Broadcaster) Streams() []StreamInfo {
+	b.mu.Lock()
+	out := make([]StreamInfo, 0, len(b.streams))
+	for _, st := range b.streams {
+		out = append(out, st.Info())
+	}
+	b.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].State == StateLive) != (out[j].State == StateLive) {
+			return out[i].State == StateLive
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Close waits for every stream's last segments to be published, giving up
+// on transcodes still running after a grace period; idempotent.
+func (b *Broadcaster) Close() error {
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		b.log.Warn("streams slow to finish; cancelling their transcodes")
+		b.cancel()
+		<-done
+	}
+	b.cancel()
+	return nil
+}

@@ -1,0 +1,177 @@
+package broadcaster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/segment"
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// pending is a segment on its way to playback. Segments are transcoded
+// concurrently but published strictly in order.
+type pending struct {
+	seg    *segment.Segment
+	src    source
+	rungs  []transcode.Profile
+	done   chan struct{}
+	parts  map[string][]byte
+	width  map[string][2]int
+	failed error // why the ladder is missing, if it is
+}
+
+// onSegment runs on the segmenter's goroutine when a segment opens: its
+// transcode starts now, while the segment is still growing, so ffmpeg works
+// in step with the publisher.
+func (st *Stream) onSegment(seg *segment.Segment) {
+	st.mu.Lock()
+	if st.rungs == nil {
+		st.rungs = transcode.Ladder(st.b.cfg.Profiles, st.src.width, st.src.height)
+	}
+	p := &pending{seg: seg, src: st.src, rungs: st.rungs, done: make(chan struct{})}
+	st.stats.segments++
+	over := st.inFlight >= st.b.cfg.MaxInFlight
+	if !over {
+		st.inFlight++
+	} else {
+		st.stats.skipped++
+	}
+	st.mu.Unlock()
+	select {
+	case st.queue <- p:
+	default:
+		st.setError(fmt.Errorf("segment %d dropped: publishing is %d segments behind", seg.Seq, cap(st.queue)))
+		return
+	}
+	if over {
+		p.rungs = []transcode.Profile{transcode.SourceProfile()}
+		p.failed = fmt.Errorf("transcoder busy: %d segments in flight", st.b.cfg.MaxInFlight)
+	}
+	go st.process(p, !over)
+}
+
+// deadline bounds one segment's transcode: generous against the segment's
+// length so a loaded machine still finishes, but finite so a wedged ffmpeg
+// cannot hold the stream.
+func (st *Stream) deadline() time.Duration { return 10*st.b.cfg.Segment + 20*time.Second }
+
+func (st *Stream) process(p *pending, counted bool) {
+	defer close(p.done)
+	if counted {
+		defer func() {
+			st.mu.Lock()
+			st.inFlight--
+			st.mu.Unlock()
+		}()
+	}
+	ctx, cancel := context.WithTimeout(st.b.ctx, st.deadline())
+	defer cancel()
+	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
+		Seq: p.seg.Seq, Input: p.seg.NewReader(), Profiles: p.rungs,
+		SourceWidth: p.src.width, SourceHeight: p.src.height,
+	})
+	<-p.seg.Done()
+	if err != nil && len(p.rungs) > 1 {
+		st.noteFailure(p.seg.Seq, err)
+		p.failed = err
+		rends, err = st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
+			Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
+			Profiles:    []transcode.Profile{transcode.SourceProfile()},
+			SourceWidth: p.src.width, SourceHeight: p.src.height,
+		})
+	}
+	p.parts = map[string][]byte{}
+	p.width = map[string][2]int{}
+	if err != nil {
+		// Even the source pass failed: publish the segment as received.
+		// Its video plays; its Opus audio may not in every player.
+		st.noteFailure(p.seg.Seq, err)
+		p.parts[transcode.SourceName] = p.seg.Bytes()
+		p.width[transcode.SourceName] = [2]int{p.src.width, p.src.height}
+		return
+	}
+	for _, r := range rends {
+		p.parts[r.Profile.Name] = r.Data
+		p.width[r.Profile.Name] = [2]int{r.Width, r.Height}
+	}
+}
+
+func (st *Stream) noteFailure(seq uint64, err error) {
+	st.mu.Lock()
+	st.stats.transcodeFailures++
+	st.lastError = fmt.Sprintf("segment %d: %v", seq, err)
+	st.mu.Unlock()
+	st.log.Warn("transcode failed; publishing source", "seq", seq, "err", err)
+}
+
+// publishLoop hands finished segments to playback in sequence order and
+// ends the playlists when the stream is over.
+func (st *Stream) publishLoop() {
+	defer st.pubWG.Done()
+	for p := range st.queue {
+		<-p.done
+		if err := st.publish(p); err != nil {
+			st.setError(fmt.Errorf("publish segment %d: %w", p.seg.Seq, err))
+		}
+	}
+	st.mu.Lock()
+	h := st.hls
+	st.state = StateEnded
+	st.endedAt = time.Now()
+	st.mu.Unlock()
+	if h != nil {
+		if err := h.End(); err != nil {
+			st.setError(fmt.Errorf("end playlists: %w", err))
+		}
+	}
+	st.log.Info("stream ended", "segments", st.stats.published)
+}
+
+func (st *Stream) publish(p *pending) error {
+	if len(p.seg.Bytes()) == 0 {
+		return errors.New("empty segment")
+	}
+	h, err := st.playlist(p)
+	if err != nil {
+		return err
+	}
+	if err := h.AddSegment(p.seg.Seq, p.seg.Duration(), p.parts); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	st.stats.published++
+	if _, ok := p.parts[transcode.SourceName]; ok && len(p.parts) == 1 && len(st.rungs) > 1 {
+		st.stats.sourceOnly++
+	}
+	if st.stats.firstPublished.IsZero() {
+		st.stats.firstPublished = time.Now()
+		st.log.Info("first segment playable", "since_first_keyframe",
+			st.stats.firstPublished.Sub(st.stats.firstKeyframe).Round(time.Millisecond))
+	}
+	st.mu.Unlock()
+	return nil
+}
+
+// playlist opens the stream's playback at its first segment, when the
+// source format and the renditions' real codecs are known.
+func (st *Stream) playlist(p *pending) (*hls.Stream, error) {
+	st.mu.Lock()
+	h := st.hls
+	st.mu.Unlock()
+	if h != nil {
+		return h, nil
+	}
+	vs := st.buildVariants(p)
+	h, err := st.b.cfg.Store.Open(st.pub.Stream, vs)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	st.hls, st.variants = h, vs
+	st.mu.Unlock()
+	return h, nil
+}

@@ -1,0 +1,155 @@
+package broadcaster
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/castnet/castnet/internal/ingest/whip"
+	"github.com/castnet/castnet/internal/media"
+	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/segment"
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// Stream states.
+const (
+	StateLive  = "live"
+	StateEnded = "ended"
+)
+
+// source is what the publisher's latest SPS says.
+type source struct {
+	width, height int
+	codec         string // RFC 6381, e.g. avc1.42e01f
+	fps           float64
+}
+
+// Stream is one publishing session's pipeline. It is the whip.Sink for the
+// session: WriteAccessUnit runs on the RTP read path and never waits for
+// transcoding.
+type Stream struct {
+	b      *Broadcaster
+	pub    whip.Publish
+	log    *slog.Logger
+	seg    *segment.Segmenter
+	queue  chan *pending
+	pubWG  sync.WaitGroup
+	closed sync.Once
+
+	mu        sync.Mutex // guards everything below
+	src       source
+	rungs     []transcode.Profile // chosen at the first segment, kept for the session
+	inFlight  int
+	stats     counters
+	endedAt   time.Time
+	state     string
+	lastError string
+	hls       *hls.Stream
+	variants  []hls.Variant
+}
+
+type counters struct {
+	startedAt         time.Time
+	units, bytes      uint64
+	rateBytes         uint64
+	rateSince         time.Time
+	bitrate           float64
+	segments          uint64
+	published         uint64
+	transcodeFailures uint64
+	sourceOnly        uint64
+	skipped           uint64
+	firstKeyframe     time.Time
+	firstPublished    time.Time
+}
+
+func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {
+	st := &Stream{b: b, pub: p, log: b.log.With("stream", p.Stream, "session", p.Session),
+		queue: make(chan *pending, 64), state: StateLive}
+	now := time.Now()
+	st.stats.startedAt, st.stats.rateSince = now, now
+	seg, err := segment.New(segment.Config{
+		Target: b.cfg.Segment, Video: p.Video, Audio: p.Audio,
+		RequestKeyframe: p.RequestKeyframe, OnSegment: st.onSegment, Logger: st.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("segmenter: %w", err)
+	}
+	st.seg = seg
+	b.wg.Add(1)
+	st.pubWG.Add(1)
+	go st.publishLoop()
+	return st, nil
+}
+
+// WriteAccessUnit feeds one unit to the segmenter, noting the source's
+// format from each keyframe's SPS.
+func (st *Stream) WriteAccessUnit(au media.AccessUnit) {
+	size := len(au.Data)
+	for _, n := range au.NALUs {
+		size += len(n)
+	}
+	st.mu.Lock()
+	st.count(size)
+	if au.Keyframe && len(au.NALUs) > 0 && media.NALUType(au.NALUs[0]) == 7 {
+		st.noteSPS(au.NALUs[0])
+	}
+	st.mu.Unlock()
+	if err := st.seg.Write(au); err != nil {
+		st.setError(fmt.Errorf("segmenter: %w", err))
+	}
+}
+
+// count updates the received bitrate, averaged over windows of at least a second.
+func (st *Stream) count(size int) {
+	st.stats.units++
+	st.stats.bytes += uint64(size)
+	st.stats.rateBytes += uint64(size)
+	if d := time.Since(st.stats.rateSince); d >= time.Second {
+		st.stats.bitrate = float64(st.stats.rateBytes*8) / d.Seconds()
+		st.stats.rateBytes, st.stats.rateSince = 0, time.Now()
+	}
+}
+
+func (st *Stream) noteSPS(nalu []byte) {
+	info, err := media.ParseSPS(nalu)
+	if err != nil {
+		st.lastError = "unreadable SPS: " + err.Error()
+		return
+	}
+	if st.stats.firstKeyframe.IsZero() {
+		st.stats.firstKeyframe = time.Now()
+	}
+	src := source{width: info.Width, height: info.Height, codec: info.CodecString(), fps: info.FrameRate()}
+	if src.width != st.src.width || src.height != st.src.height {
+		st.log.Info("source format", "width", src.width, "height", src.height, "codec", src.codec)
+	}
+	st.src = src
+}
+
+func (st *Stream) setError(err error) {
+	st.mu.Lock()
+	st.lastError = err.Error()
+	st.mu.Unlock()
+	st.log.Warn("stream error", "err", err)
+}
+
+// Close ends the stream: the open segment is finished, queued segments are
+// published, and the playlists end (EXT-X-ENDLIST).
+func (st *Stream) Close(reason error) {
+	st.closed.Do(func() {
+		if err := st.seg.Close(); err != nil {
+			st.setError(err)
+		}
+		if reason != nil {
+			st.setError(reason)
+		}
+		close(st.queue)
+		go func() {
+			st.pubWG.Wait()
+			st.b.wg.Done()
+		}()
+	})
+}

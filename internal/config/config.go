@@ -1,0 +1,116 @@
+// Package config holds castnet's typed configuration: flags, defaults and
+// validation. Nothing else in castnet reads flags or the environment.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/castnet/castnet/internal/rtc"
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// Dev configures `castnet dev`: every role in one process.
+type Dev struct {
+	HTTPAddr     string
+	DataDir      string
+	Segment      time.Duration
+	ProfilesFile string
+	Profiles     []transcode.Profile // loaded from ProfilesFile, or the default ladder
+	PublishToken string
+	MaxStreams   int
+	WebRTCUDP    string
+	NATIPs       []string
+	ICEServers   []rtc.ICEServer
+	FFmpeg       string
+	Window       int
+	LogLevel     slog.Level
+}
+
+// ErrHelp is returned when the user asked for usage.
+var ErrHelp = flag.ErrHelp
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// ParseDev reads `castnet dev` flags, applies defaults and validates.
+func ParseDev(args []string, out io.Writer) (Dev, error) {
+	var d Dev
+	var natIPs, iceServers listFlag
+	var level string
+	fs := flag.NewFlagSet("castnet dev", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&d.HTTPAddr, "http", "127.0.0.1:8935", "HTTP address for pages, WHIP, HLS and the API")
+	fs.StringVar(&d.DataDir, "data", "./castnet-data", "directory for segments and playlists (kept after streams end)")
+	fs.DurationVar(&d.Segment, "segment", 2*time.Second, "target segment duration")
+	fs.StringVar(&d.ProfilesFile, "profiles", "", "JSON file with the transcoding ladder (list of {name,width,height,bitrate,fps,gop})")
+	fs.StringVar(&d.PublishToken, "publish-token", "", "require this bearer token to publish")
+	fs.IntVar(&d.MaxStreams, "max-streams", 8, "most streams live at once (0: no limit)")
+	fs.StringVar(&d.WebRTCUDP, "webrtc-udp", "127.0.0.1:8189", "the single UDP address all WebRTC media uses (use :8189 to accept from other machines)")
+	fs.Var(&natIPs, "nat-ip", "public IP to advertise in ICE candidates when behind NAT (repeatable)")
+	fs.Var(&iceServers, "ice-server", "STUN/TURN server as URL or URL,username,credential (repeatable)")
+	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	fs.IntVar(&d.Window, "hls-window", 6, "segments in a live media playlist")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return Dev{}, err
+	}
+	if fs.NArg() > 0 {
+		return Dev{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	d.NATIPs = natIPs
+	for _, s := range iceServers {
+		srv, err := rtc.ParseICEServer(s)
+		if err != nil {
+			return Dev{}, err
+		}
+		d.ICEServers = append(d.ICEServers, srv)
+	}
+	if err := d.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return Dev{}, fmt.Errorf("-log-level: %w", err)
+	}
+	return d, d.finish()
+}
+
+// finish loads the ladder and checks every value.
+func (d *Dev) finish() error {
+	var errs []error
+	if d.Segment < 500*time.Millisecond || d.Segment > 30*time.Second {
+		errs = append(errs, fmt.Errorf("-segment %s: want 500ms to 30s", d.Segment))
+	}
+	if d.MaxStreams < 0 {
+		errs = append(errs, fmt.Errorf("-max-streams %d: want 0 or more", d.MaxStreams))
+	}
+	if d.Window < 3 {
+		errs = append(errs, fmt.Errorf("-hls-window %d: want 3 or more (RFC 8216 §6.2.2)", d.Window))
+	}
+	for _, ip := range d.NATIPs {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("-nat-ip %q: not an IP address", ip))
+		}
+	}
+	if _, _, err := net.SplitHostPort(d.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("-http %q: %w", d.HTTPAddr, err))
+	}
+	if _, _, err := net.SplitHostPort(d.WebRTCUDP); err != nil {
+		errs = append(errs, fmt.Errorf("-webrtc-udp %q: %w", d.WebRTCUDP, err))
+	}
+	d.Profiles = transcode.DefaultLadder()
+	if d.ProfilesFile != "" {
+		ps, err := transcode.LoadProfiles(d.ProfilesFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-profiles: %w", err))
+		}
+		d.Profiles = ps
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,98 @@
+// Package httpx holds castnet's HTTP plumbing: the one place where errors
+// become status codes, handlers that return errors, body limits, CORS and
+// server timeouts.
+package httpx
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error classes. Packages wrap these in their own sentinels, e.g.
+//
+//	var ErrStreamLive = fmt.Errorf("stream already live: %w", httpx.ErrConflict)
+//
+// so that StatusOf, the single mapping from error to HTTP status, needs no
+// knowledge of the packages that produce errors.
+var (
+	ErrBadRequest           = errors.New("bad request")
+	ErrUnauthorized         = errors.New("unauthorized")
+	ErrForbidden            = errors.New("forbidden")
+	ErrNotFound             = errors.New("not found")
+	ErrMethodNotAllowed     = errors.New("method not allowed")
+	ErrConflict             = errors.New("conflict")
+	ErrPreconditionFailed   = errors.New("precondition failed")
+	ErrTooLarge             = errors.New("request body too large")
+	ErrUnsupportedMedia     = errors.New("unsupported media type")
+	ErrUnprocessable        = errors.New("unprocessable")
+	ErrPreconditionRequired = errors.New("precondition required")
+	ErrUnavailable          = errors.New("service unavailable")
+	ErrGatewayTimeout       = errors.New("timed out")
+)
+
+var statusOf = []struct {
+	err    error
+	status int
+}{
+	{ErrBadRequest, http.StatusBadRequest},
+	{ErrUnauthorized, http.StatusUnauthorized},
+	{ErrForbidden, http.StatusForbidden},
+	{ErrNotFound, http.StatusNotFound},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed},
+	{ErrConflict, http.StatusConflict},
+	{ErrPreconditionFailed, http.StatusPreconditionFailed},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge},
+	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType},
+	{ErrUnprocessable, http.StatusUnprocessableEntity},
+	{ErrPreconditionRequired, http.StatusPreconditionRequired},
+	{ErrUnavailable, http.StatusServiceUnavailable},
+	{ErrGatewayTimeout, http.StatusGatewayTimeout},
+}
+
+// StatusOf maps an error to the HTTP status a client should see. Errors of no
+// known class are internal errors.
+func StatusOf(err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge
+	}
+	for _, m := range statusOf {
+		if errors.Is(err, m.err) {
+			return m.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// retryAfterError asks the client to come back later (RFC 9110 §10.2.3).
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// WithRetryAfter attaches a Retry-After hint to err.
+func WithRetryAfter(err error, after time.Duration) error {
+	return &retryAfterError{err: err, after: after}
+}
+
+// RetryAfter reports the Retry-After hint carried by err, if any.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.after, true
+	}
+	return 0, false
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.Itoa(s)
+}

@@ -1,0 +1,166 @@
+package whip
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/castnet/castnet/internal/httpx"
+)
+
+// Handler serves the WHIP endpoint at /whip/{stream} and session resources
+// at /whip/{stream}/{session}, with CORS so pages on other origins can
+// publish.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(fn httpx.HandlerFunc) http.Handler { return httpx.Handle(s.log, fn) }
+	mux.Handle("POST /whip/{stream}", h(s.handlePost))
+	mux.Handle("OPTIONS /whip/{stream}", h(s.handleOptions))
+	mux.Handle("GET /whip/{stream}", h(s.handleGet))
+	mux.Handle("PATCH /whip/{stream}/{session}", h(s.handlePatch))
+	mux.Handle("DELETE /whip/{stream}/{session}", h(s.handleDelete))
+	mux.Handle("OPTIONS /whip/{stream}/{session}", h(s.handleOptions))
+	return httpx.CORS(httpx.CORSConfig{
+		Methods: []string{"POST", "PATCH", "DELETE", "OPTIONS"},
+		Headers: []string{"Authorization", "Content-Type", "If-Match"},
+		Expose:  []string{"Location", "ETag", "Link", "Accept-Patch", "Retry-After"},
+	}, mux)
+}
+
+// handlePost creates a session from an SDP offer (RFC 9725 §4.2).
+func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
+	if err := s.authorize(r); err != nil {
+		return err
+	}
+	stream := r.PathValue("stream")
+	if !ValidStreamName(stream) {
+		return ErrBadStreamName
+	}
+	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
+		return err
+	}
+	offer, err := httpx.ReadBody(w, r, maxOfferBytes)
+	if err != nil {
+		return err
+	}
+	info, err := CheckOffer(offer)
+	if err != nil {
+		return err
+	}
+	ss := newSession(s, stream, r.RemoteAddr, info)
+	if err := s.reserve(ss); err != nil {
+		return err
+	}
+	answer, err := ss.start(r.Context(), string(offer))
+	if err != nil {
+		ss.close(err)
+		return err
+	}
+	loc := "/whip/" + url.PathEscape(stream) + "/" + ss.id
+	hd := w.Header()
+	hd.Set("Location", loc)
+	hd.Set("ETag", ss.currentETag())
+	hd.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	for _, srv := range s.cfg.RTC.ICEServers() {
+		hd.Add("Link", srv.LinkHeader())
+	}
+	hd.Set("Content-Type", "application/sdp")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(answer))
+	s.log.Info("publisher connected", "stream", stream, "session", ss.id, "remote", r.RemoteAddr,
+		"video", info.Video, "audio", info.Audio)
+	return nil
+}
+
+// handleOptions answers a non-preflight OPTIONS (preflights are answered by
+// the CORS layer) with what the resource accepts.
+func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) error {
+	if r.PathValue("session") == "" {
+		w.Header().Set("Accept-Post", "application/sdp")
+		w.Header().Set("Allow", "POST, OPTIONS")
+	} else {
+		w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+		w.Header().Set("Allow", "PATCH, DELETE, OPTIONS")
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleGet: the endpoint only publishes (RFC 9725 §4.2 lets a server 405).
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Allow", "POST, OPTIONS")
+	return ErrNotPOST
+}
+
+// handlePatch takes trickled candidates or an ICE restart (RFC 9725 §4.3).
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) error {
+	if err := s.authorize(r); err != nil {
+		return err
+	}
+	ss, err := s.lookup(r.PathValue("stream"), r.PathValue("session"))
+	if err != nil {
+		return err
+	}
+	if err := httpx.RequireContentType(r, "application/trickle-ice-sdpfrag"); err != nil {
+		return err
+	}
+	body, err := httpx.ReadBody(w, r, maxOfferBytes)
+	if err != nil {
+		return err
+	}
+	frag, err := ParseFragment(body)
+	if err != nil {
+		return err
+	}
+	ifMatch := r.Header.Get("If-Match")
+	if frag.Ufrag != "" && frag.Ufrag != ss.remoteUfrag() {
+		if ifMatch == "" {
+			return ErrNoIfMatch
+		}
+		if ifMatch != "*" && ifMatch != ss.currentETag() {
+			return ErrETagMismatch
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.GatherTimeout+5*time.Second)
+		defer cancel()
+		answer, etag, err := ss.restartICE(ctx, frag)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(answer))
+		return nil
+	}
+	if ifMatch != "" && ifMatch != "*" && ifMatch != ss.currentETag() {
+		return ErrETagMismatch
+	}
+	if err := ss.addCandidates(frag.Candidates); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadFragment, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleDelete ends a session (RFC 9725 §4.2): the stream is finished and its
+// playlists closed.
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.authorize(r); err != nil {
+		return err
+	}
+	ss, err := s.lookup(r.PathValue("stream"), r.PathValue("session"))
+	if err != nil {
+		return err
+	}
+	s.log.Info("publisher ended the session", "stream", ss.stream, "session", ss.id)
+	ss.close(nil)
+	select {
+	case <-ss.done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("session slow to close", "stream", ss.stream, "session", ss.id)
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

@@ -1,0 +1,230 @@
+// Package whip is castnet's WebRTC-HTTP Ingestion Protocol endpoint (RFC
+// 9725): it negotiates a PeerConnection with each publisher and turns the
+// received RTP into access units for a Sink. It knows nothing of segments,
+// transcoding or playback.
+package whip
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/media"
+	"github.com/castnet/castnet/internal/rtc"
+)
+
+// Request errors.
+var (
+	ErrUnauthorized  = fmt.Errorf("missing or wrong bearer token: %w", httpx.ErrUnauthorized)
+	ErrBadStreamName = fmt.Errorf("stream names are 1-64 letters, digits, '-' or '_': %w", httpx.ErrBadRequest)
+	ErrStreamLive    = fmt.Errorf("stream is already live: %w", httpx.ErrConflict)
+	ErrFull          = fmt.Errorf("node is at its stream limit: %w", httpx.ErrUnavailable)
+	ErrNoSession     = fmt.Errorf("no such session: %w", httpx.ErrNotFound)
+	ErrNoIfMatch     = fmt.Errorf("ICE restart needs If-Match: %w", httpx.ErrPreconditionRequired)
+	ErrETagMismatch  = fmt.Errorf("If-Match does not match the session's ETag: %w", httpx.ErrPreconditionFailed)
+	ErrNotPOST       = fmt.Errorf("publish with POST: %w", httpx.ErrMethodNotAllowed)
+)
+
+var streamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidStreamName reports whether name may be used as a stream name.
+func ValidStreamName(name string) bool { return streamName.MatchString(name) }
+
+// Publish describes a new publishing session to the Sink's owner.
+type Publish struct {
+	Stream     string
+	Session    string
+	RemoteAddr string
+	Video      media.Codec // "" when the publisher sends no video
+	Audio      media.Codec
+	// RequestKeyframe asks the publisher for an IDR (RTCP PLI). Safe to call
+	// from any goroutine, cheap, and a no-op once the session is over.
+	RequestKeyframe func()
+	// Stats reports the session's transport counters.
+	Stats func() SessionStats
+}
+
+// SessionStats are a session's transport counters.
+type SessionStats struct {
+	State          string `json:"state"`
+	PacketsVideo   uint64 `json:"packets_video"`
+	PacketsAudio   uint64 `json:"packets_audio"`
+	BytesReceived  uint64 `json:"bytes_received"`
+	PacketsLost    uint64 `json:"packets_lost"`
+	BrokenFrames   uint64 `json:"broken_frames"`
+	KeyframeAsks   uint64 `json:"keyframe_requests"`
+	RemoteCandAddr string `json:"remote_address,omitempty"`
+}
+
+// Sink consumes one session's access units.
+type Sink interface {
+	// WriteAccessUnit takes one unit. Calls are serialized per session and
+	// must not block for long: they run on the RTP read path.
+	WriteAccessUnit(au media.AccessUnit)
+	// Close ends the stream; err says why when it did not end cleanly.
+	Close(err error)
+}
+
+// Starter opens a Sink for a new publishing session. An error refuses the
+// publisher with the error's status.
+type Starter interface {
+	StartStream(ctx context.Context, p Publish) (Sink, error)
+}
+
+// Config configures a WHIP server.
+type Config struct {
+	RTC        *rtc.RTC
+	Starter    Starter
+	Token      string // when set, every request must carry "Authorization: Bearer <Token>"
+	MaxStreams int    // 0 means no limit
+	// GatherTimeout caps how long POST waits for ICE gathering.
+	GatherTimeout time.Duration
+	// ConnectTimeout ends a session whose publisher never connects.
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// maxOfferBytes bounds an SDP body; real offers are a few kilobytes.
+const maxOfferBytes = 64 << 10
+
+// Server is the WHIP endpoint and the registry of its sessions.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	byStream map[string]*session
+	byID     map[string]*session
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// New builds a WHIP server.
+func New(cfg Config) (*Server, error) {
+	if cfg.RTC == nil || cfg.Starter == nil {
+		return nil, fmt.Errorf("whip: RTC and Starter are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GatherTimeout == 0 {
+		cfg.GatherTimeout = 5 * time.Second
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 20 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		byStream: map[string]*session{}, byID: map[string]*session{}}, nil
+}
+
+// Close ends every session and waits for them; idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	sessions := make([]*session, 0, len(s.byID))
+	for _, ss := range s.byID {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	for _, ss := range sessions {
+		ss.close(nil)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Live reports the number of sessions.
+func (s *Server) Live() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID)
+}
+
+// authorize checks the bearer token in constant time (RFC 9725 §4.5).
+func (s *Server) authorize(r *http.Request) error {
+	if s.cfg.Token == "" {
+		return nil
+	}
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) < len(prefix) || !equalFold(h[:len(prefix)], prefix) {
+		return ErrUnauthorized
+	}
+	if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(s.cfg.Token)) != 1 {
+		return ErrUnauthorized
+	}
+	return nil
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// reserve claims a stream name for a new session, enforcing one session per
+// stream and the stream limit.
+func (s *Server) reserve(ss *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return httpx.WithRetryAfter(fmt.Errorf("node is shutting down: %w", httpx.ErrUnavailable), 5*time.Second)
+	case s.byStream[ss.stream] != nil:
+		return ErrStreamLive
+	case s.cfg.MaxStreams > 0 && len(s.byID) >= s.cfg.MaxStreams:
+		return httpx.WithRetryAfter(fmt.Errorf("%w (%d)", ErrFull, s.cfg.MaxStreams), 30*time.Second)
+	}
+	s.byStream[ss.stream] = ss
+	s.byID[ss.id] = ss
+	s.wg.Add(1)
+	return nil
+}
+
+// release forgets a session once it has fully closed.
+func (s *Server) release(ss *session) {
+	s.mu.Lock()
+	if s.byStream[ss.stream] == ss {
+		delete(s.byStream, ss.stream)
+	}
+	delete(s.byID, ss.id)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) lookup(stream, id string) (*session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.byID[id]
+	if ss == nil || ss.stream != stream {
+		return nil, ErrNoSession
+	}
+	return ss, nil
+}
+
+// randomID returns 128 bits of crypto randomness in hex: session URLs are
+// capabilities, so they must not be guessable (RFC 9725 §4.2).
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
