@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# deps.sh run|test — make sure the system tools castnet needs are present.
+# As root it installs what is missing with apt-get; otherwise it stops and
+# says exactly what to install.
+set -euo pipefail
+
+need=(ffmpeg:ffmpeg ffprobe:ffmpeg)
+if [ "${1:-run}" = test ]; then
+  need+=(chromium:chromium)
+fi
+need+=(npm:npm)
+
+missing_pkgs=()
+for pair in "${need[@]}"; do
+  bin=${pair%%:*} pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
+done
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  echo "castnet needs Go 1.26 or later: see https://go.dev/doc/install" >&2
+  exit 1
+fi
+[ ${#missing_pkgs[@]} -eq 0 ] && exit 0
+
+# De-duplicate (ffmpeg provides both ffmpeg and ffprobe).
+mapfile -t missing_pkgs < <(printf '%s\n' "${missing_pkgs[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "castnet needs these system packages: ${missing_pkgs[*]}" >&2
+  echo "install them with:  sudo apt-get update && sudo apt-get install -y ${missing_pkgs[*]}" >&2
+  exit 1
+fi
+echo "installing ${missing_pkgs[*]} with apt-get (one-time)…" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+echo "installed ${missing_pkgs[*]}" >&2
