@@ -1,0 +1,90 @@
+// Package transcode turns one MPEG-TS segment into an adaptive ladder of
+// renditions with a single ffmpeg process per segment.
+//
+// It is deliberately ignorant of where segments come from (WHIP, RTMP) and of
+// where renditions go (HLS, WHEP): segment bytes in, rendition bytes out. That
+// keeps it movable to a remote transcoder node later without change.
+//
+// The pieces, from pure to impure:
+//   - Profile, DefaultLadder, ParseProfiles, Ladder and FitSize decide what to
+//     produce;
+//   - BuildArgs turns a Job into one ffmpeg argument list;
+//   - FFmpeg runs that argument list under supervision.
+package transcode
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors returned by the package; callers test them with errors.Is.
+var (
+	// ErrFFmpeg means ffmpeg ran but failed, or produced an unusable
+	// rendition. The error text carries the last lines of ffmpeg's stderr.
+	ErrFFmpeg = errors.New("transcode: ffmpeg failed")
+	// ErrFFmpegNotFound means the ffmpeg binary could not be found.
+	ErrFFmpegNotFound = errors.New("transcode: ffmpeg not found (install it with `apt-get install ffmpeg`)")
+	// ErrInvalidProfile means a profile or profile list failed validation.
+	ErrInvalidProfile = errors.New("transcode: invalid profile")
+	// ErrInvalidJob means a Job cannot be transcoded as given.
+	ErrInvalidJob = errors.New("transcode: invalid job")
+	// ErrInvalidConfig means an FFmpegConfig failed validation.
+	ErrInvalidConfig = errors.New("transcode: invalid config")
+	// ErrInput means reading the job's input failed, so the renditions
+	// would have been cut short.
+	ErrInput = errors.New("transcode: reading input")
+	// ErrClosed means the transcoder was closed.
+	ErrClosed = errors.New("transcode: closed")
+)
+
+// Transcoder turns one segment into its renditions. Implementations must be
+// safe for concurrent use.
+type Transcoder interface {
+	Transcode(ctx context.Context, job Job) ([]Rendition, error)
+}
+
+// Job is one segment to transcode.
+type Job struct {
+	// Seq is the segment's sequence number; it only labels logs and errors.
+	Seq uint64
+	// Input is the segment as MPEG-TS. It may still be growing: it is
+	// streamed into ffmpeg as it arrives, and EOF ends the segment. If Input
+	// is also an io.Closer, the job owns it and closes it when it ends, which
+	// is how a Read blocked on a stalled producer is released.
+	Input io.Reader
+	// Profiles are the renditions to produce, in order, usually from Ladder.
+	Profiles []Profile
+	// SourceWidth and SourceHeight are the input's coded size; they decide
+	// each rendition's exact output size (see FitSize).
+	SourceWidth, SourceHeight int
+}
+
+// Rendition is one transcoded output: a complete MPEG-TS segment whose
+// timestamps equal the input's.
+type Rendition struct {
+	Profile       Profile
+	Width, Height int
+	Data          []byte
+}
+
+// Stats is what one ffmpeg run cost.
+type Stats struct {
+	// UserTime and SystemTime are the CPU time used by the ffmpeg child,
+	// from its rusage.
+	UserTime, SystemTime time.Duration
+	// Wall is the time from starting ffmpeg to its exit.
+	Wall time.Duration
+	// MaxRSSBytes is the child's peak resident set size.
+	MaxRSSBytes int64
+}
+
+// CPU returns the child's total CPU time, user plus system.
+func (s Stats) CPU() time.Duration { return s.UserTime + s.SystemTime }
+
+// Result is a transcoded job together with what it cost.
+type Result struct {
+	Renditions []Rendition
+	Stats      Stats
+}
