@@ -1,0 +1,158 @@
+// Package publish is castnet's WHIP client: it encodes a file or a test
+// pattern with ffmpeg into H.264 (Annex B) and Opus (Ogg), then sends both
+// over WebRTC to a WHIP endpoint (RFC 9725), paced in real time.
+//
+// It doubles as a load generator: Prepare encodes once into a Media that
+// any number of concurrent Publish calls share read-only.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Errors returned by this package, wrapped with detail.
+var (
+	// ErrConfig reports an unusable Config.
+	ErrConfig = errors.New("publish: invalid config")
+	// ErrFFmpeg reports that ffmpeg or ffprobe failed while preparing media.
+	ErrFFmpeg = errors.New("publish: ffmpeg failed")
+	// ErrNoMedia reports that the input has neither a video nor an audio stream.
+	ErrNoMedia = errors.New("publish: no audio or video stream")
+	// ErrMediaTooLarge reports that the encoded media exceeds the in-memory limit.
+	ErrMediaTooLarge = errors.New("publish: encoded media too large")
+	// ErrUnexpectedStatus reports a WHIP response other than 201 to the offer.
+	ErrUnexpectedStatus = errors.New("publish: unexpected WHIP status")
+	// ErrNoLocation reports a 201 without a usable Location header.
+	ErrNoLocation = errors.New("publish: WHIP response lacks Location")
+	// ErrConnectTimeout reports that ICE and DTLS did not connect in time.
+	ErrConnectTimeout = errors.New("publish: ICE/DTLS did not connect")
+	// ErrConnectionLost reports that the PeerConnection failed or closed while publishing.
+	ErrConnectionLost = errors.New("publish: connection lost")
+)
+
+// Defaults applied by Config when a field is zero.
+const (
+	DefaultWidth   = 1280
+	DefaultHeight  = 720
+	DefaultFPS     = 30
+	DefaultBitrate = 2_500_000
+	// DefaultConnectTimeout bounds the time from the WHIP answer to a
+	// connected PeerConnection; a publisher that cannot reach the server
+	// should say so quickly rather than hang.
+	DefaultConnectTimeout = 10 * time.Second
+	// offerTimeout bounds the offer's HTTP exchange.
+	offerTimeout = 15 * time.Second
+	// deleteTimeout bounds the DELETE sent when publishing ends, so that
+	// an unreachable server cannot delay shutdown.
+	deleteTimeout = 3 * time.Second
+)
+
+// Config describes one publisher.
+type Config struct {
+	URL         string        // WHIP endpoint, e.g. http://127.0.0.1:8935/whip/cam
+	Token       string        // optional bearer token
+	Duration    time.Duration // 0: until ctx ends (test pattern loops) or the file ends
+	File        string        // media file to publish (any format ffmpeg reads)
+	TestPattern bool          // generate testsrc2 + sine instead of File
+
+	// Width, Height and FPS shape the test pattern (default 1280x720@30).
+	// FPS also sets the constant frame rate a File is encoded to, since raw
+	// H.264 carries no timestamps. Bitrate (default 2.5 Mbit/s) caps the
+	// video of both.
+	Width, Height, FPS, Bitrate int
+
+	// ConnectTimeout bounds ICE and DTLS after the answer (default 10 s).
+	ConnectTimeout time.Duration
+
+	FFmpeg  string // default "ffmpeg"
+	FFprobe string // default "ffprobe" beside FFmpeg when FFmpeg is a path
+
+	// HTTPClient sends the WHIP requests; nil: a private client whose idle
+	// connections are closed when Publish returns. Load generators may
+	// share one.
+	HTTPClient *http.Client
+
+	Progress io.Writer // progress lines (one per second), nil = none
+	Logger   *slog.Logger
+}
+
+// Stats counts what one Publish sent.
+type Stats struct {
+	Bytes       int64         // RTP bytes (header and payload) handed to the transport, retransmissions included
+	Packets     int64         // RTP packets handed to the transport
+	VideoFrames int64         // access units written to the video track
+	AudioFrames int64         // Opus packets written to the audio track
+	PLIs        int64         // picture loss indications received (a prepared file cannot honour them)
+	NACKs       int64         // NACK reports received
+	Duration    time.Duration // wall time from connected to the end of sending
+}
+
+// checkSource requires exactly one media source.
+func (c Config) checkSource() error {
+	if c.TestPattern == (c.File != "") {
+		return fmt.Errorf("%w: give exactly one of a file and the test pattern", ErrConfig)
+	}
+	return nil
+}
+
+// withDefaults fills zero fields and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.Width < 0 || c.Height < 0 || c.FPS < 0 || c.Bitrate < 0 || c.Duration < 0 || c.ConnectTimeout < 0 {
+		return c, fmt.Errorf("%w: negative size, rate or duration", ErrConfig)
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	c.Width = orDefault(c.Width, DefaultWidth)
+	c.Height = orDefault(c.Height, DefaultHeight)
+	c.FPS = orDefault(c.FPS, DefaultFPS)
+	c.Bitrate = orDefault(c.Bitrate, DefaultBitrate)
+	if c.FFmpeg == "" {
+		c.FFmpeg = "ffmpeg"
+	}
+	if c.FFprobe == "" {
+		c.FFprobe = siblingTool(c.FFmpeg, "ffprobe")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Run prepares the media described by cfg, publishes it once and cleans up.
+// It returns nil when the duration is reached, the file ends, or ctx ends
+// after publishing began.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.URL == "" {
+		return fmt.Errorf("%w: WHIP URL is required", ErrConfig)
+	}
+	m, err := Prepare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	st, err := Publish(ctx, cfg, m)
+	cfg.logger().Info("publish finished", "bytes", st.Bytes, "packets", st.Packets,
+		"video_frames", st.VideoFrames, "audio_frames", st.AudioFrames, "duration", st.Duration)
+	return err
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
