@@ -93,6 +93,12 @@ func (o EncodeOptions) inputArgs() []string {
 		args = append(args, "-hwaccel", "cuda", "-hwaccel_device", gpu, "-hwaccel_output_format", "cuda")
 	}
 	// -copyts keeps the input's timestamps instead of rebasing them to zero.
+	// A small probe lets ffmpeg start decoding while the segment is still
+	// being cut, instead of first buffering seconds of it (the default
+	// analyzeduration is 5 s): castnet's segments start with PAT, PMT and
+	// an IDR carrying SPS/PPS, so the stream parameters are in the first
+	// few packets.
+	args = append(args, "-probesize", "262144", "-analyzeduration", "300000")
 	return append(args, "-f", "mpegts", "-copyts", "-i", "pipe:0")
 }
 

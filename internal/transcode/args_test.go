@@ -209,7 +209,18 @@ func TestArgsFilterGraph(t *testing.T) {
 
 func TestArgsHardwareDecodeInput(t *testing.T) {
 	args := EncodeOptions{Encoder: EncoderNVENC, GPU: 1, HWDecode: true}.Args(ladderJob())
-	if !hasSeq(args, "-hwaccel", "cuda", "-hwaccel_device", "1", "-hwaccel_output_format", "cuda", "-f", "mpegts") {
+	if !hasSeq(args, "-hwaccel", "cuda", "-hwaccel_device", "1", "-hwaccel_output_format", "cuda") ||
+		slices.Index(args, "-hwaccel") > slices.Index(args, "-i") {
 		t.Fatalf("CUDA decoding not requested before the input: %q", args)
+	}
+}
+
+// TestArgsProbeSmallForGrowingInput: ffmpeg must not buffer seconds of a
+// segment that is still being cut before it starts decoding.
+func TestArgsProbeSmallForGrowingInput(t *testing.T) {
+	args := BuildArgs(ladderJob())
+	if !hasSeq(args, "-probesize", "262144", "-analyzeduration", "300000", "-f", "mpegts") ||
+		slices.Index(args, "-analyzeduration") > slices.Index(args, "-i") {
+		t.Fatalf("input probing not limited before the input: %q", args)
 	}
 }

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needTools(t *testing.T, tools ...string) {
+func needTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -54,7 +54,7 @@ func needTools(t *testing.T, tools ...string) {
 
 // node is a running `castnet dev`.
 type node struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	URL  string
 	Data string
@@ -82,7 +82,7 @@ var upLine = regexp.MustCompile(`publish=http://(127\.0\.0\.1:\d+)/`)
 
 // startNode runs `castnet dev` on free loopback ports and waits until it
 // is serving.
-func startNode(t *testing.T, extra ...string) *node {
+func startNode(t testing.TB, extra ...string) *node {
 	t.Helper()
 	n := &node{t: t, Data: t.TempDir(), logs: &logBuffer{}}
 	args := append([]string{"dev", "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-data", n.Data}, extra...)
@@ -188,7 +188,7 @@ func (n *node) waitState(name, want string, timeout time.Duration) streamState {
 }
 
 // publish runs `castnet publish` and returns its output.
-func publish(ctx context.Context, t *testing.T, args ...string) (string, error) {
+func publish(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, binary, append([]string{"publish"}, args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second

@@ -18,7 +18,7 @@ func TestPublishTestPattern(t *testing.T) {
 	const seconds = 12
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := publish(ctx, t, "-test-pattern", "-duration", "12s", n.URL+"/whip/e2e")
+	out, err := publish(ctx, "-test-pattern", "-duration", "12s", n.URL+"/whip/e2e")
 	if err != nil {
 		t.Fatalf("castnet publish: %v\n%s", err, out)
 	}

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// BenchmarkFirstSegmentLatency measures, for a 720p30 publisher, the time
+// from the first keyframe received to the first segment playable in every
+// rendition (the broadcaster's first_segment_latency), against the bare
+// baseline of the same run: the segment duration plus the time the same
+// ffmpeg ladder takes by hand on one 2 s 720p30 segment that is already
+// complete. Run with -benchtime Nx; each iteration publishes for 5 s.
+func BenchmarkFirstSegmentLatency(b *testing.B) {
+	needTools(b, "ffmpeg", "ffprobe")
+	n := startNode(b)
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		name := "lat" + strconv.Itoa(i)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = publish(ctx, "-test-pattern", "-duration", "5s", n.URL+"/whip/"+name)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			st, _ := n.stream(name)
+			if st.Latency != "" {
+				d, err := time.ParseDuration(st.Latency)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, d)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		<-done
+		cancel()
+	}
+	if len(lat) == 0 {
+		b.Fatal("no latency measured")
+	}
+	bare := bareLadder(b)
+	slices.Sort(lat)
+	p50 := lat[len(lat)/2]
+	b.ReportMetric(p50.Seconds(), "p50-s")
+	b.ReportMetric(lat[len(lat)-1].Seconds(), "max-s")
+	b.ReportMetric(bare.Seconds(), "bare-ffmpeg-s")
+	b.ReportMetric((p50 - 2*time.Second).Seconds(), "p50-after-2s-segment-s")
+	b.ReportMetric(p50.Seconds()/(2+bare.Seconds()), "ratio-to-segment+bare")
+}
+
+// bareLadder times the default ladder by hand on one complete 2 s 720p30
+// segment (median of 3), the baseline transcode cost.
+func bareLadder(b *testing.B) time.Duration {
+	dir := b.TempDir()
+	in := filepath.Join(dir, "in.ts")
+	gen := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2",
+		"-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "60", "-c:a", "libopus", "-f", "mpegts", in)
+	if out, err := gen.CombinedOutput(); err != nil {
+		b.Fatalf("make input: %v %s", err, out)
+	}
+	var times []time.Duration
+	for range 3 {
+		args := []string{"-v", "error", "-y", "-i", in,
+			"-filter_complex", "[0:v]split=2[a][b];[a]fps=30,scale=854:480[o1];[b]fps=30,scale=640:360[o2]",
+			"-map", "0:v", "-c:v", "copy", "-map", "0:a", "-c:a", "aac", "-f", "mpegts", filepath.Join(dir, "s.ts"),
+			"-map", "[o1]", "-map", "0:a", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-b:v", "1200k", "-c:a", "aac", "-f", "mpegts", filepath.Join(dir, "480.ts"),
+			"-map", "[o2]", "-map", "0:a", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-b:v", "700k", "-c:a", "aac", "-f", "mpegts", filepath.Join(dir, "360.ts")}
+		start := time.Now()
+		if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+			b.Fatalf("bare ladder: %v %s", err, out)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	_ = os.Remove(in)
+	return times[1]
+}
