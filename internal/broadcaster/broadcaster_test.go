@@ -65,14 +65,20 @@ type pipelineHarness struct {
 	dir   string
 }
 
-func newPipeline(t *testing.T, tr transcode.Transcoder) *pipelineHarness {
+// newPipeline builds a broadcaster over tr. Tests feed units faster than
+// real time, so the in-flight bound is lifted unless a test sets it.
+func newPipeline(t *testing.T, tr transcode.Transcoder, maxInFlight ...int) *pipelineHarness {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := hls.New(hls.Config{Dir: filepath.Join(dir, "hls")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Transcoder: tr, Store: store, Segment: time.Second,
+	inFlight := 1000
+	if len(maxInFlight) > 0 {
+		inFlight = maxInFlight[0]
+	}
+	b, err := New(Config{Transcoder: tr, Store: store, Segment: time.Second, MaxInFlight: inFlight,
 		Profiles: []transcode.Profile{{Name: "90p", Width: 160, Height: 90, Bitrate: 100_000, FPS: 30}}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,5 +195,26 @@ func TestUnknownStreamIsNotFound(t *testing.T) {
 	h := newPipeline(t, &fakeTranscoder{fn: echo})
 	if _, err := h.b.Stream("nope"); !errors.Is(err, ErrNoStream) {
 		t.Fatalf("err %v, want ErrNoStream", err)
+	}
+}
+
+// TestBusyTranscoderDegradesToSource: with more segments in flight than the
+// bound, new segments are published as source instead of queueing.
+func TestBusyTranscoderDegradesToSource(t *testing.T) {
+	release := make(chan struct{})
+	tr := &fakeTranscoder{fn: func(job transcode.Job, in []byte) ([]transcode.Rendition, error) {
+		if len(job.Profiles) > 1 {
+			<-release
+		}
+		return echo(job, in)
+	}}
+	h := newPipeline(t, tr, 1)
+	go func() { time.Sleep(500 * time.Millisecond); close(release) }()
+	in := h.feed(t, "busy", 4)
+	if in.SourceOnly == 0 || in.Failures != 0 {
+		t.Fatalf("source-only %d failures %d: want busy segments published as source, not failed", in.SourceOnly, in.Failures)
+	}
+	if in.Published != in.Segments {
+		t.Errorf("published %d of %d segments", in.Published, in.Segments)
 	}
 }

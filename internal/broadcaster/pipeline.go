@@ -50,6 +50,8 @@ func (st *Stream) onSegment(seg *segment.Segment) {
 	if over {
 		p.rungs = []transcode.Profile{transcode.SourceProfile()}
 		p.failed = fmt.Errorf("transcoder busy: %d segments in flight", st.b.cfg.MaxInFlight)
+		st.log.Warn("transcoder busy; publishing this segment as source only", "seq", seg.Seq,
+			"in_flight", st.b.cfg.MaxInFlight)
 	}
 	go st.process(p, !over)
 }
