@@ -20,7 +20,6 @@ type pending struct {
 	rungs  []transcode.Profile
 	done   chan struct{}
 	parts  map[string][]byte
-	width  map[string][2]int
 	failed error // why the ladder is missing, if it is
 }
 
@@ -87,18 +86,15 @@ func (st *Stream) process(p *pending, counted bool) {
 		})
 	}
 	p.parts = map[string][]byte{}
-	p.width = map[string][2]int{}
 	if err != nil {
 		// Even the source pass failed: publish the segment as received.
 		// Its video plays; its Opus audio may not in every player.
 		st.noteFailure(p.seg.Seq, err)
 		p.parts[transcode.SourceName] = p.seg.Bytes()
-		p.width[transcode.SourceName] = [2]int{p.src.width, p.src.height}
 		return
 	}
 	for _, r := range rends {
 		p.parts[r.Profile.Name] = r.Data
-		p.width[r.Profile.Name] = [2]int{r.Width, r.Height}
 	}
 }
 
@@ -146,7 +142,7 @@ func (st *Stream) publish(p *pending) error {
 	}
 	st.mu.Lock()
 	st.stats.published++
-	if _, ok := p.parts[transcode.SourceName]; ok && len(p.parts) == 1 && len(st.rungs) > 1 {
+	if p.failed != nil && len(st.rungs) > 1 {
 		st.stats.sourceOnly++
 	}
 	if st.stats.firstPublished.IsZero() {
