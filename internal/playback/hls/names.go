@@ -1,0 +1,84 @@
+package hls
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Sentinel errors; callers test them with errors.Is.
+var (
+	// ErrInvalidName reports a stream or rendition name outside the allowed
+	// alphabet or length.
+	ErrInvalidName = errors.New("hls: invalid name")
+	// ErrInvalidVariant reports a variant that cannot be written into a
+	// playlist (bad name, duplicate, negative figures, quote in CODECS).
+	ErrInvalidVariant = errors.New("hls: invalid variant")
+	// ErrInvalidSegment reports a segment with no duration or empty bytes.
+	ErrInvalidSegment = errors.New("hls: invalid segment")
+	// ErrSeqOrder reports a segment number not above the last one stored.
+	ErrSeqOrder = errors.New("hls: segment number not increasing")
+	// ErrNoSource reports a segment without bytes for the source rendition,
+	// which every other rendition falls back to.
+	ErrNoSource = errors.New("hls: segment lacks the source rendition")
+	// ErrUnknownRendition reports bytes for a rendition that is not one of
+	// the stream's variants.
+	ErrUnknownRendition = errors.New("hls: unknown rendition")
+	// ErrEnded reports a segment added after End.
+	ErrEnded = errors.New("hls: stream ended")
+	// ErrClosed reports use of a Store after Close, or of a Stream whose
+	// session a later Open moved to the archive.
+	ErrClosed = errors.New("hls: closed")
+	// ErrNotFound reports a path that names nothing served.
+	ErrNotFound = errors.New("hls: not found")
+	// ErrCorruptManifest reports a stream.json or segments.jsonl that does
+	// not describe a valid session.
+	ErrCorruptManifest = errors.New("hls: corrupt manifest")
+	// ErrConfig reports an unusable Config.
+	ErrConfig = errors.New("hls: bad config")
+)
+
+// validStreamName accepts [A-Za-z0-9_-]{1,64}. The alphabet has no '.', '/'
+// or '\', so a valid name can never climb out of its directory.
+func validStreamName(s string) bool { return validName(s, 64, true) }
+
+// validRenditionName accepts [a-z0-9_-]{1,32}.
+func validRenditionName(s string) bool { return validName(s, 32, false) }
+
+func validName(s string, maxLen int, upper bool) bool {
+	if len(s) == 0 || len(s) > maxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+		case upper && c >= 'A' && c <= 'Z':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseSegmentFile turns "{seq}.ts" into seq. Only the canonical decimal
+// form is accepted ("007.ts" is not "7.ts"), so each segment has one URL.
+func parseSegmentFile(name string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, ".ts")
+	if !ok || digits == "" || len(digits) > 20 {
+		return 0, false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, false
+		}
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || strconv.FormatUint(seq, 10) != digits {
+		return 0, false
+	}
+	return seq, true
+}
+
+// segmentFile is the inverse of parseSegmentFile.
+func segmentFile(seq uint64) string { return strconv.FormatUint(seq, 10) + ".ts" }

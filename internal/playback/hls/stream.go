@@ -1,0 +1,387 @@
+package hls
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// sessionState is where a session is in its life.
+type sessionState int
+
+const (
+	stateLive     sessionState = iota
+	stateEnded                 // End was called; playlists are VOD
+	stateArchived              // a later Open moved the session away
+)
+
+// entry is one stored segment number, shared by every rendition.
+type entry struct {
+	Seq      uint64
+	Duration time.Duration
+	Gap      bool             // Seq did not follow the previous entry's
+	Sizes    map[string]int64 // bytes stored per rendition
+}
+
+// renditionStats measures what a rendition's playlist references.
+type renditionStats struct {
+	bytes int64         // of the rendition's own segments so far
+	dur   time.Duration // their total duration
+	peak  float64       // bits/s, RFC 8216 §4.3.4.2 "peak segment bit rate"
+}
+
+// Stream is one session of a stream. Its methods are safe for concurrent
+// use; AddSegment calls are expected one at a time in seq order.
+type Stream struct {
+	store *Store
+	name  string
+	dir   string
+	log   *slog.Logger
+
+	mu             sync.RWMutex
+	state          sessionState
+	started, ended time.Time
+	firstUnique    uint64
+	variants       []Variant
+	entries        []entry
+	total          time.Duration
+	target         int // EXT-X-TARGETDURATION, 0 before the first segment
+	stats          map[string]*renditionStats
+	substitutions  uint64
+	targetRaises   uint64
+}
+
+// Stats is a snapshot of a session's counters.
+type Stats struct {
+	Segments int
+	// Substitutions counts (segment, rendition) pairs that play the source
+	// rendition's bytes because the rendition's own were missing.
+	Substitutions uint64
+	// TargetDuration is EXT-X-TARGETDURATION in seconds.
+	TargetDuration int
+	// TargetRaises counts segments that forced a larger target duration.
+	TargetRaises uint64
+	Ended        bool
+}
+
+func newStream(s *Store, name string, vs []Variant, started time.Time, firstUnique uint64) *Stream {
+	st := &Stream{
+		store: s, name: name, dir: filepath.Join(s.cfg.Dir, name),
+		log:     s.log.With("stream", name),
+		started: started, firstUnique: firstUnique, variants: vs,
+		stats: make(map[string]*renditionStats),
+	}
+	for _, v := range vs {
+		st.stats[v.Name] = &renditionStats{}
+	}
+	return st
+}
+
+// streamFromManifest rebuilds a session read from disk.
+func streamFromManifest(s *Store, m *Manifest) *Stream {
+	st := newStream(s, m.Stream, m.Variants, m.Started, m.FirstUniqueSeq)
+	st.ended = m.Ended
+	if !m.Ended.IsZero() {
+		st.state = stateEnded
+	}
+	for _, r := range m.Segments {
+		st.append(entry{Seq: r.Seq, Duration: r.duration(), Gap: r.Gap, Sizes: r.Sizes})
+	}
+	return st
+}
+
+// create makes the session's directories and first manifest.
+func (st *Stream) create() error {
+	for _, v := range st.variants {
+		if err := os.MkdirAll(filepath.Join(st.dir, v.Name), 0o755); err != nil {
+			return err
+		}
+	}
+	return writeManifest(st.dir, st.manifest())
+}
+
+func (st *Stream) source() string { return st.store.cfg.SourceRendition }
+
+// Name returns the stream's name.
+func (st *Stream) Name() string { return st.name }
+
+// FirstUniqueSeq returns the lowest segment number whose URL no earlier
+// session of this stream name has used. Segments numbered from here on are
+// served with a long Cache-Control max-age; lower numbers get "no-cache",
+// since a browser may still hold the earlier session's segment of that URL.
+func (st *Stream) FirstUniqueSeq() uint64 { return st.firstUnique }
+
+// Stats returns the session's counters.
+func (st *Stream) Stats() Stats {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return Stats{
+		Segments: len(st.entries), Substitutions: st.substitutions,
+		TargetDuration: st.target, TargetRaises: st.targetRaises,
+		Ended: st.state != stateLive,
+	}
+}
+
+// AddSegment stores segment seq of every rendition in parts (rendition name
+// → MPEG-TS bytes) and then rewrites the playlists. parts must hold the
+// source rendition; a variant missing from parts plays the source's segment
+// instead, fenced by EXT-X-DISCONTINUITY because its encoding differs
+// (RFC 8216 §4.3.2.3). Those substitutions are logged and counted in Stats.
+// A seq that skips numbers is also marked as a discontinuity: the media
+// timeline jumps there.
+func (st *Stream) AddSegment(seq uint64, duration time.Duration, parts map[string][]byte) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.checkSegment(seq, duration, parts); err != nil {
+		return err
+	}
+	e := entry{Seq: seq, Duration: duration, Sizes: make(map[string]int64, len(parts))}
+	for name, data := range parts {
+		if err := writeFileAtomic(filepath.Join(st.dir, name, segmentFile(seq)), data); err != nil {
+			return fmt.Errorf("hls: %s segment %d %s: %w", st.name, seq, name, err)
+		}
+		e.Sizes[name] = int64(len(data))
+	}
+	if n := len(st.entries); n > 0 && seq != st.entries[n-1].Seq+1 {
+		e.Gap = true
+		st.log.Warn("hls: segment numbers skipped", "seq", seq, "previous", st.entries[n-1].Seq)
+	}
+	st.append(e)
+	if missing := st.missing(e); len(missing) > 0 {
+		st.substitutions += uint64(len(missing))
+		st.log.Warn("hls: renditions fall back to source", "seq", seq, "renditions", missing,
+			"substitutions", st.substitutions)
+	}
+	if err := appendJournal(st.dir, e.record()); err != nil {
+		return fmt.Errorf("hls: %s journal: %w", st.name, err)
+	}
+	return st.writePlaylists(false)
+}
+
+func (st *Stream) checkSegment(seq uint64, d time.Duration, parts map[string][]byte) error {
+	switch st.state {
+	case stateEnded:
+		return fmt.Errorf("%w: %s", ErrEnded, st.name)
+	case stateArchived:
+		return fmt.Errorf("%w: session of %s archived", ErrClosed, st.name)
+	}
+	if n := len(st.entries); n > 0 && seq <= st.entries[n-1].Seq {
+		return fmt.Errorf("%w: %d after %d", ErrSeqOrder, seq, st.entries[n-1].Seq)
+	}
+	if d <= 0 || d > maxSegmentDuration {
+		return fmt.Errorf("%w: duration %v", ErrInvalidSegment, d)
+	}
+	if len(parts[st.source()]) == 0 {
+		return fmt.Errorf("%w: segment %d", ErrNoSource, seq)
+	}
+	for name, data := range parts {
+		if !st.hasVariant(name) {
+			return fmt.Errorf("%w: %q", ErrUnknownRendition, name)
+		}
+		if len(data) == 0 {
+			return fmt.Errorf("%w: %s: no bytes", ErrInvalidSegment, name)
+		}
+	}
+	return nil
+}
+
+func (st *Stream) hasVariant(name string) bool {
+	return slices.ContainsFunc(st.variants, func(v Variant) bool { return v.Name == name })
+}
+
+// missing lists the variants that have no bytes of their own in e.
+func (st *Stream) missing(e entry) []string {
+	var names []string
+	for _, v := range st.variants {
+		if _, ok := e.Sizes[v.Name]; !ok {
+			names = append(names, v.Name)
+		}
+	}
+	return names
+}
+
+// append records e: target duration, totals and per-rendition statistics.
+func (st *Stream) append(e entry) {
+	st.observeDuration(e.Duration)
+	st.entries = append(st.entries, e)
+	st.total += e.Duration
+	for _, v := range st.variants {
+		st.measure(v.Name, len(st.entries)-1)
+	}
+}
+
+// observeDuration keeps EXT-X-TARGETDURATION. RFC 8216 §6.2.1 forbids
+// changing it, and §4.3.3.1 requires every EXTINF, rounded to the nearest
+// second, to be at most it. It is therefore set once from the first segment,
+// rounded up. A later segment that breaks §4.3.3.1 leaves no way to obey
+// both rules; the target is then raised (never lowered) to that segment's
+// duration rounded up, and a warning logged: players re-read the target on
+// every reload and cope with a larger one, whereas a segment longer than the
+// target makes them stall or reject the playlist. The segmenter cuts on the
+// publisher's IDRs, so this happens only when those come later than usual.
+func (st *Stream) observeDuration(d time.Duration) {
+	if st.target == 0 {
+		st.target = ceilSeconds(d)
+		return
+	}
+	if roundSeconds(d) > st.target {
+		old := st.target
+		st.target = ceilSeconds(d)
+		st.targetRaises++
+		st.log.Warn("hls: segment longer than target duration; raising it",
+			"duration", d, "old", old, "new", st.target)
+	}
+}
+
+// measure adds entry i to a rendition's statistics, if the rendition has
+// bytes of its own there. The peak follows RFC 8216 §4.3.4.2: the largest
+// bit rate of any contiguous run of segments lasting 0.5 to 1.5 target
+// durations; the runs measured are those ending at i. A lone segment longer
+// than that range counts on its own.
+//
+// Segments that fall back to the source are left out on purpose: counting
+// them would give a low rendition the source's bit rate for the rest of the
+// session after one transcoding hiccup, and players would then order the
+// ladder wrongly. BANDWIDTH thus describes the rendition's own encoding.
+func (st *Stream) measure(name string, i int) {
+	if st.substituted(st.entries[i], name) {
+		return
+	}
+	rs := st.stats[name]
+	rs.bytes += st.entries[i].Sizes[name]
+	rs.dur += st.entries[i].Duration
+	lo := time.Duration(st.target) * time.Second / 2
+	hi := time.Duration(st.target) * time.Second * 3 / 2
+	var bytes int64
+	var dur time.Duration
+	for j := i; j >= 0 && !st.substituted(st.entries[j], name); j-- {
+		bytes += st.entries[j].Sizes[name]
+		dur += st.entries[j].Duration
+		if dur >= lo && (dur <= hi || j == i) {
+			rs.peak = max(rs.peak, float64(bytes*8)/dur.Seconds())
+		}
+		if dur > hi {
+			break
+		}
+	}
+}
+
+// SetVariants replaces the stream's variant list, e.g. once codecs and the
+// source resolution are known from the first segment. A rendition new to the
+// session plays the source's segments for the numbers already stored. The
+// playlists and manifest are rewritten.
+func (st *Stream) SetVariants(variants []Variant) error {
+	vs, err := normalizeVariants(variants, st.source())
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.state == stateArchived {
+		return fmt.Errorf("%w: session of %s archived", ErrClosed, st.name)
+	}
+	st.variants = vs
+	for _, v := range vs {
+		if err := os.MkdirAll(filepath.Join(st.dir, v.Name), 0o755); err != nil {
+			return err
+		}
+		if st.stats[v.Name] == nil {
+			st.stats[v.Name] = &renditionStats{}
+			for i := range st.entries {
+				st.measure(v.Name, i)
+			}
+		}
+	}
+	if err := st.writePlaylists(st.state == stateEnded); err != nil {
+		return err
+	}
+	return writeManifest(st.dir, st.manifest())
+}
+
+// End closes the session: every media playlist becomes the full list of the
+// session's segments with EXT-X-PLAYLIST-TYPE:VOD and EXT-X-ENDLIST
+// (RFC 8216 §4.3.3.4, §4.3.3.5), so it stays playable from disk. End is
+// idempotent.
+func (st *Stream) End() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.end()
+}
+
+func (st *Stream) end() error {
+	if st.state != stateLive {
+		return nil
+	}
+	if err := st.writePlaylists(true); err != nil {
+		return err
+	}
+	st.ended = st.store.cfg.Now()
+	if err := writeManifest(st.dir, st.manifest()); err != nil {
+		st.ended = time.Time{}
+		return err
+	}
+	st.state = stateEnded
+	st.log.Info("hls: session ended", "segments", len(st.entries), "duration", st.total,
+		"substitutions", st.substitutions)
+	return nil
+}
+
+// retire ends the session and marks it archived, for Open to move it away.
+// It returns the FirstUniqueSeq the next session inherits and the time the
+// archived directory is named after.
+func (st *Stream) retire() (uint64, time.Time, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.end(); err != nil {
+		return 0, time.Time{}, err
+	}
+	st.state = stateArchived
+	next := st.firstUnique
+	if n := len(st.entries); n > 0 {
+		next = max(next, st.entries[n-1].Seq+1)
+	}
+	return next, st.started, nil
+}
+
+// manifest snapshots the session for stream.json.
+func (st *Stream) manifest() *Manifest {
+	m := &Manifest{
+		Version: manifestVersion, Stream: st.name, Source: st.source(),
+		Started: st.started.UTC(), Ended: st.ended.UTC(), TargetDuration: st.target,
+		FirstUniqueSeq: st.firstUnique, Variants: slices.Clone(st.variants),
+		Segments: make([]SegmentRecord, 0, len(st.entries)),
+	}
+	for _, e := range st.entries {
+		m.Segments = append(m.Segments, e.record())
+	}
+	return m
+}
+
+func (e entry) record() SegmentRecord {
+	return SegmentRecord{Seq: e.Seq, Duration: e.Duration.Seconds(), Gap: e.Gap, Sizes: maps.Clone(e.Sizes)}
+}
+
+// writePlaylists writes every media playlist, then the multivariant one, so
+// that the multivariant playlist never names a media playlist not yet
+// written. Nothing is written before the first segment: an empty playlist
+// would only make players give up.
+func (st *Stream) writePlaylists(vod bool) error {
+	if len(st.entries) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, v := range st.variants {
+		p := st.mediaPlaylist(v.Name, vod).render()
+		errs = append(errs, writeFileAtomic(filepath.Join(st.dir, v.Name, playlistFile), p))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("hls: %s playlists: %w", st.name, err)
+	}
+	return writeFileAtomic(filepath.Join(st.dir, playlistFile), renderMultivariant(st.streamInfs(), st.source()))
+}
