@@ -52,6 +52,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		Logger: log.With("component", "hls")}); err != nil {
 		return nil, err
 	}
+	d.closers = append(d.closers, d.Store.Close)
 	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: ff, Profiles: cfg.Profiles,
 		Store: d.Store, Segment: cfg.Segment, Logger: log}); err != nil {
 		return nil, err
