@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -38,9 +39,10 @@ func (s *Store) Handler() http.Handler {
 	mux.HandleFunc("GET /hls/archive/{stream}/{session}/{rendition}/{file}", s.handle(s.serveArchive))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
-		// ServeMux answers an unclean path ("..", "//") with a redirect to
-		// its cleaned form; nothing here is reached that way, so say 404.
-		if p := r.URL.Path; p == "" || path.Clean(p) != p {
+		// ServeMux answers an unclean path ("..", "//", no leading '/')
+		// with a redirect to its cleaned form; nothing here is reached that
+		// way, so say 404.
+		if p := r.URL.Path; !strings.HasPrefix(p, "/") || path.Clean(p) != p {
 			notFound(w)
 			return
 		}

@@ -30,10 +30,13 @@ const maxSegmentDuration = 10 * time.Minute
 // the segments journalled since it was written. A restarted node rebuilds
 // the session from it, and a verify tool can read it with LoadManifest.
 type Manifest struct {
-	Version int    `json:"version"`
-	Stream  string `json:"stream"`
+	// Version is the manifest format, 1.
+	Version int `json:"version"`
+	// Stream is the stream name, equal to its directory's name.
+	Stream string `json:"stream"`
 	// Source is the rendition every other rendition falls back to.
-	Source  string    `json:"source"`
+	Source string `json:"source"`
+	// Started is when Open created the session.
 	Started time.Time `json:"started"`
 	// Ended is zero while the session is live.
 	Ended time.Time `json:"ended,omitzero"`
@@ -42,13 +45,16 @@ type Manifest struct {
 	TargetDuration int `json:"targetDuration,omitempty"`
 	// FirstUniqueSeq is the lowest segment number whose URL no earlier
 	// session of this stream name used.
-	FirstUniqueSeq uint64          `json:"firstUniqueSeq,omitempty"`
-	Variants       []Variant       `json:"variants"`
-	Segments       []SegmentRecord `json:"segments"`
+	FirstUniqueSeq uint64 `json:"firstUniqueSeq,omitempty"`
+	// Variants is the variant list, source included.
+	Variants []Variant `json:"variants"`
+	// Segments lists the stored segment numbers in order.
+	Segments []SegmentRecord `json:"segments"`
 }
 
 // SegmentRecord is one stored segment number.
 type SegmentRecord struct {
+	// Seq is the segment number, the file name {seq}.ts.
 	Seq uint64 `json:"seq"`
 	// Duration is in seconds.
 	Duration float64 `json:"duration"`

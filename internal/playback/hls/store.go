@@ -14,9 +14,13 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultWindow          = 6
+	// DefaultWindow is Config.Window's default, the segments a live media
+	// playlist lists.
+	DefaultWindow = 6
+	// DefaultSourceRendition is Config.SourceRendition's default.
 	DefaultSourceRendition = "source"
-	DefaultSegmentMaxAge   = 24 * time.Hour
+	// DefaultSegmentMaxAge is Config.SegmentMaxAge's default.
+	DefaultSegmentMaxAge = 24 * time.Hour
 )
 
 // Config configures a Store.

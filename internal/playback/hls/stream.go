@@ -59,6 +59,7 @@ type Stream struct {
 
 // Stats is a snapshot of a session's counters.
 type Stats struct {
+	// Segments counts the segment numbers stored.
 	Segments int
 	// Substitutions counts (segment, rendition) pairs that play the source
 	// rendition's bytes because the rendition's own were missing.
@@ -67,7 +68,8 @@ type Stats struct {
 	TargetDuration int
 	// TargetRaises counts segments that forced a larger target duration.
 	TargetRaises uint64
-	Ended        bool
+	// Ended says End was called (or the session was archived).
+	Ended bool
 }
 
 func newStream(s *Store, name string, vs []Variant, started time.Time, firstUnique uint64) *Stream {
