@@ -76,9 +76,10 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
 	}
 	d.closers = append(d.closers, d.HTTP.Close)
-	log.Info("castnet dev is up",
-		"publish", "http://"+d.HTTP.Addr().String()+"/",
-		"whip", "http://"+d.HTTP.Addr().String()+"/whip/{stream}",
+	base := "http://" + d.HTTP.Addr().String()
+	log.Info("castnet dev is up: open "+base+"/ to go live, "+base+"/watch/{stream} to watch",
+		"publish", base+"/",
+		"whip", base+"/whip/{stream}",
 		"webrtc_udp", d.RTC.UDPAddr().String(), "data", cfg.DataDir,
 		"ladder", ladderNames(cfg.Profiles))
 	return d, nil
