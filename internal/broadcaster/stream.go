@@ -52,7 +52,6 @@ type Stream struct {
 
 type counters struct {
 	startedAt         time.Time
-	units, bytes      uint64
 	rateBytes         uint64
 	rateSince         time.Time
 	bitrate           float64
@@ -104,8 +103,6 @@ func (st *Stream) WriteAccessUnit(au media.AccessUnit) {
 
 // count updates the received bitrate, averaged over windows of at least a second.
 func (st *Stream) count(size int) {
-	st.stats.units++
-	st.stats.bytes += uint64(size)
 	st.stats.rateBytes += uint64(size)
 	if d := time.Since(st.stats.rateSince); d >= time.Second {
 		st.stats.bitrate = float64(st.stats.rateBytes*8) / d.Seconds()
