@@ -11,6 +11,13 @@ import (
 // passed.
 const maxTimestampJump = 10 * time.Second
 
+// maxReportCorrection bounds how far one sender report may move a track
+// that is already running. Honest reports correct the arrival-time estimate
+// by network jitter, milliseconds to a few hundred; a report that would move
+// the track further contradicts the track's own packets (a broken or hostile
+// sender) and is ignored, so it cannot open an hours-long hole in a segment.
+const maxReportCorrection = time.Second
+
 // ntpEpochOffset is the number of seconds from the NTP epoch (1900) to the
 // Unix epoch (1970), RFC 5905 §6.
 const ntpEpochOffset = 2208988800
@@ -95,7 +102,13 @@ func (c *TrackClock) OnSenderReport(ntp time.Time, rtpTS uint32) {
 		}
 		tl.ntpOffset, tl.haveNTP = local.Sub(ntp), true
 	}
-	c.anchorExt, c.anchorWall = ext, ntp.Add(tl.ntpOffset)
+	wall := ntp.Add(tl.ntpOffset)
+	if c.started {
+		if d := wall.Sub(c.wallAt(ext)); d > maxReportCorrection || d < -maxReportCorrection {
+			return
+		}
+	}
+	c.anchorExt, c.anchorWall = ext, wall
 	if !c.started {
 		c.started, c.lastExt = true, ext
 	}

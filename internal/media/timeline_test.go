@@ -70,6 +70,19 @@ func TestTimeline(t *testing.T) {
 			{track: "v", ts: v0 + 3000 + 90000*3600, at: 66 * ms, want: 66 * ms},
 			{track: "v", ts: v0 + 6000 + 90000*3600, at: 99 * ms, want: 66*ms + 33333333},
 		}},
+		{"a later sender report that contradicts the packets by hours is ignored", []tlStep{
+			{track: "v", ts: v0, at: 0, want: 0},
+			{track: "v", sr: true, ts: v0, at: 0},
+			{track: "v", sr: true, ts: v0 + 90000, at: 3 * time.Hour}, // 1 s of media, 3 h of sender clock
+			{track: "v", ts: v0 + 180000, at: 2000 * ms, want: 2 * time.Second},
+		}},
+		{"a running track's first sender report that is hours off is ignored", []tlStep{
+			{track: "v", ts: v0, at: 0, want: 0},
+			{track: "a", ts: a0, at: 0, want: 0},
+			{track: "v", sr: true, ts: v0, at: 0},
+			{track: "a", sr: true, ts: a0, at: 3 * time.Hour},
+			{track: "a", ts: a0 + 48000, at: 1000 * ms, want: time.Second},
+		}},
 		{"a timestamp going back never moves stream time back", []tlStep{
 			{track: "v", ts: v0 + 3000, at: 0, want: 0},
 			{track: "v", ts: v0, at: 33 * ms, want: 0},
