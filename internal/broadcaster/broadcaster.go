@@ -35,7 +35,11 @@ type Config struct {
 	// once; beyond it a segment is published as source only, so a node that
 	// cannot keep up degrades instead of queueing without bound.
 	MaxInFlight int
-	Logger      *slog.Logger
+	// TranscodeTimeout bounds one segment's ladder transcode (default 10×
+	// Segment + 20 s): generous so a loaded machine still finishes, finite
+	// so a wedged ffmpeg cannot hold the stream.
+	TranscodeTimeout time.Duration
+	Logger           *slog.Logger
 }
 
 // Broadcaster is the registry of streams and the Starter WHIP sessions use.
@@ -60,6 +64,9 @@ func New(cfg Config) (*Broadcaster, error) {
 	}
 	if cfg.Segment <= 0 {
 		cfg.Segment = 2 * time.Second
+	}
+	if cfg.TranscodeTimeout <= 0 {
+		cfg.TranscodeTimeout = 10*cfg.Segment + 20*time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 3

@@ -68,18 +68,24 @@ type pipelineHarness struct {
 // newPipeline builds a broadcaster over tr. Tests feed units faster than
 // real time, so the in-flight bound is lifted unless a test sets it.
 func newPipeline(t *testing.T, tr transcode.Transcoder, maxInFlight ...int) *pipelineHarness {
+	return newPipelineConfig(t, tr, func(c *Config) {
+		if len(maxInFlight) > 0 {
+			c.MaxInFlight = maxInFlight[0]
+		}
+	})
+}
+
+func newPipelineConfig(t *testing.T, tr transcode.Transcoder, edit func(*Config)) *pipelineHarness {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := hls.New(hls.Config{Dir: filepath.Join(dir, "hls")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inFlight := 1000
-	if len(maxInFlight) > 0 {
-		inFlight = maxInFlight[0]
-	}
-	b, err := New(Config{Transcoder: tr, Store: store, Segment: time.Second, MaxInFlight: inFlight,
-		Profiles: []transcode.Profile{{Name: "90p", Width: 160, Height: 90, Bitrate: 100_000, FPS: 30}}})
+	cfg := Config{Transcoder: tr, Store: store, Segment: time.Second, MaxInFlight: 1000,
+		Profiles: []transcode.Profile{{Name: "90p", Width: 160, Height: 90, Bitrate: 100_000, FPS: 30}}}
+	edit(&cfg)
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +223,38 @@ func TestBusyTranscoderDegradesToSource(t *testing.T) {
 	if in.Published != in.Segments {
 		t.Errorf("published %d of %d segments", in.Published, in.Segments)
 	}
+}
+
+// TestTimedOutLadderStillGetsASourcePass: the source-only pass has its own
+// deadline, so a ladder that used up the first one still yields a playable
+// (AAC) source, not the raw segment.
+func TestTimedOutLadderStillGetsASourcePass(t *testing.T) {
+	tr := &ctxTranscoder{fn: func(ctx context.Context, job transcode.Job, in []byte) ([]transcode.Rendition, error) {
+		if job.Seq == 1 && len(job.Profiles) > 1 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return echo(job, in)
+	}}
+	h := newPipelineConfig(t, tr, func(c *Config) { c.TranscodeTimeout = 300 * time.Millisecond })
+	in := h.feed(t, "slow", 4)
+	if in.Failures != 1 || in.SourceOnly != 1 {
+		t.Fatalf("failures %d source-only %d: want the ladder timeout only, then a good source pass", in.Failures, in.SourceOnly)
+	}
+}
+
+// ctxTranscoder is a fake that sees the job's context.
+type ctxTranscoder struct {
+	fn func(ctx context.Context, job transcode.Job, in []byte) ([]transcode.Rendition, error)
+}
+
+func (c *ctxTranscoder) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+	if err := ctx.Err(); err != nil { // as ffmpeg: no work on a dead context
+		return nil, err
+	}
+	in, err := io.ReadAll(job.Input)
+	if err != nil {
+		return nil, err
+	}
+	return c.fn(ctx, job, in)
 }

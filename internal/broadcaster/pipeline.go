@@ -55,11 +55,6 @@ func (st *Stream) onSegment(seg *segment.Segment) {
 	go st.process(p, !over)
 }
 
-// deadline bounds one segment's transcode: generous against the segment's
-// length so a loaded machine still finishes, but finite so a wedged ffmpeg
-// cannot hold the stream.
-func (st *Stream) deadline() time.Duration { return 10*st.b.cfg.Segment + 20*time.Second }
-
 func (st *Stream) process(p *pending, counted bool) {
 	defer close(p.done)
 	if counted {
@@ -69,7 +64,7 @@ func (st *Stream) process(p *pending, counted bool) {
 			st.mu.Unlock()
 		}()
 	}
-	ctx, cancel := context.WithTimeout(st.b.ctx, st.deadline())
+	ctx, cancel := context.WithTimeout(st.b.ctx, st.b.cfg.TranscodeTimeout)
 	defer cancel()
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
 		Seq: p.seg.Seq, Input: p.seg.NewReader(), Profiles: p.rungs,
@@ -79,7 +74,11 @@ func (st *Stream) process(p *pending, counted bool) {
 	if err != nil && len(p.rungs) > 1 {
 		st.noteFailure(p.seg.Seq, err)
 		p.failed = err
-		rends, err = st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
+		// The source pass gets a deadline of its own: the ladder may have
+		// failed by using up the first one.
+		sctx, scancel := context.WithTimeout(st.b.ctx, 2*st.b.cfg.Segment+10*time.Second)
+		defer scancel()
+		rends, err = st.b.cfg.Transcoder.Transcode(sctx, transcode.Job{
 			Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
 			Profiles:    []transcode.Profile{transcode.SourceProfile()},
 			SourceWidth: p.src.width, SourceHeight: p.src.height,

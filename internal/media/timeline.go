@@ -18,6 +18,14 @@ const maxTimestampJump = 10 * time.Second
 // sender) and is ignored, so it cannot open an hours-long hole in a segment.
 const maxReportCorrection = time.Second
 
+// maxLead bounds how far ahead of a packet's arrival its stream time may
+// run. A packet cannot be sampled after it arrived, so an honest sender
+// never gets ahead; one whose timestamps advance faster than real time
+// (nine seconds a frame, say) would otherwise make minutes of segments out
+// of seconds and multiply the transcoding work. Past the bound the track is
+// re-anchored on arrival.
+const maxLead = 2 * time.Second
+
 // ntpEpochOffset is the number of seconds from the NTP epoch (1900) to the
 // Unix epoch (1970), RFC 5905 §6.
 const ntpEpochOffset = 2208988800
@@ -130,6 +138,9 @@ func (c *TrackClock) Map(rtpTS uint32, arrival time.Time) time.Duration {
 	}
 	c.lastExt = ext
 	wall := c.wallAt(ext)
+	if wall.Sub(arrival) > maxLead {
+		c.anchorExt, c.anchorWall, wall = ext, arrival, arrival
+	}
 	if tl.origin.IsZero() {
 		tl.origin = wall
 	}

@@ -83,6 +83,12 @@ func TestTimeline(t *testing.T) {
 			{track: "a", sr: true, ts: a0, at: 3 * time.Hour},
 			{track: "a", ts: a0 + 48000, at: 1000 * ms, want: time.Second},
 		}},
+		{"timestamps running faster than real time are held to arrival", []tlStep{
+			{track: "v", ts: v0, at: 0, want: 0},
+			{track: "v", ts: v0 + 9*90000, at: 33 * ms, want: 33 * ms}, // 9 s of media in 33 ms
+			{track: "v", ts: v0 + 18*90000, at: 66 * ms, want: 66 * ms},
+			{track: "v", ts: v0 + 18*90000 + 3000, at: 99 * ms, want: 66*ms + 33333333},
+		}},
 		{"a timestamp going back never moves stream time back", []tlStep{
 			{track: "v", ts: v0 + 3000, at: 0, want: 0},
 			{track: "v", ts: v0, at: 33 * ms, want: 0},
