@@ -31,5 +31,5 @@ fi
 echo "installing ${missing_pkgs[*]} with apt-get (one-time)…" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+apt-get install -y -qq "${missing_pkgs[@]}" >/dev/null
 echo "installed ${missing_pkgs[*]}" >&2
