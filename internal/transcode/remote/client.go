@@ -1,0 +1,124 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// maxAnswerBytes bounds what a node may send back for one segment.
+const maxAnswerBytes = 256 << 20
+
+// Client is a transcode.Transcoder that sends each segment to a node at
+// URL (its base; Path is appended).
+type Client struct {
+	URL  string
+	HTTP *http.Client // nil: http.DefaultClient
+}
+
+// StatusError is a node's refusal: its HTTP status and reason.
+type StatusError struct {
+	Code       int
+	Reason     string
+	RetryAfter string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("node answered %d: %s", e.Code, e.Reason)
+}
+
+// Transcode streams job.Input to the node as it grows (the body has no
+// length, so net/http sends it chunked) and returns the renditions, each
+// checked against the hash the node sent.
+func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+	profiles, err := encodeProfiles(job.Profiles)
+	if err != nil {
+		return nil, err
+	}
+	body := io.NopCloser(job.Input) // never a known length: always streamed
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+Path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "video/mp2t")
+	req.Header.Set(HeaderSeq, strconv.FormatUint(job.Seq, 10))
+	req.Header.Set(HeaderSource, formatSize(job.SourceWidth, job.SourceHeight))
+	req.Header.Set(HeaderProfiles, profiles)
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		reason, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		return nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
+			RetryAfter: resp.Header.Get("Retry-After")}
+	}
+	return readRenditions(resp, job.Profiles)
+}
+
+// readRenditions parses the multipart answer and requires exactly the
+// requested renditions, each matching its declared hash.
+func readRenditions(resp *http.Response, want []transcode.Profile) ([]transcode.Rendition, error) {
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/mixed" || params["boundary"] == "" {
+		return nil, fmt.Errorf("%w: content type %q", ErrBadAnswer, resp.Header.Get("Content-Type"))
+	}
+	byName := map[string]transcode.Profile{}
+	for _, p := range want {
+		byName[p.Name] = p
+	}
+	mr := multipart.NewReader(io.LimitReader(resp.Body, maxAnswerBytes), params["boundary"])
+	var out []transcode.Rendition
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadAnswer, err)
+		}
+		r, err := readPart(part, byName)
+		if err != nil {
+			return nil, err
+		}
+		delete(byName, r.Profile.Name)
+		out = append(out, r)
+	}
+	if len(byName) > 0 {
+		return nil, fmt.Errorf("%w: %d renditions missing", ErrBadAnswer, len(byName))
+	}
+	return out, nil
+}
+
+func readPart(part *multipart.Part, byName map[string]transcode.Profile) (transcode.Rendition, error) {
+	name := part.Header.Get(HeaderRendition)
+	p, ok := byName[name]
+	if !ok {
+		return transcode.Rendition{}, fmt.Errorf("%w: unrequested or repeated rendition %q", ErrBadAnswer, name)
+	}
+	w, h, err := parseSize(part.Header.Get(HeaderSize))
+	if err != nil {
+		return transcode.Rendition{}, fmt.Errorf("%w: %s: %v", ErrBadAnswer, name, err)
+	}
+	data, err := io.ReadAll(part)
+	if err != nil {
+		return transcode.Rendition{}, fmt.Errorf("%w: %s: %v", ErrBadAnswer, name, err)
+	}
+	if got := digest(data); got != part.Header.Get(HeaderHash) {
+		return transcode.Rendition{}, fmt.Errorf("%w: %s: hash mismatch", ErrBadAnswer, name)
+	}
+	return transcode.Rendition{Profile: p, Width: w, Height: h, Data: data}, nil
+}
