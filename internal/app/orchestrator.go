@@ -1,0 +1,55 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/castnet/castnet/internal/config"
+	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/orchestrator"
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// Orchestrator is a running `castnet orchestrator`.
+type Orchestrator struct {
+	HTTP    *httpx.Server
+	closers []func() error
+}
+
+// StartOrchestrator builds and starts an orchestrator node.
+func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrator, err error) {
+	o := &Orchestrator{}
+	defer func() {
+		if err != nil {
+			_ = o.Close()
+		}
+	}()
+	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
+	if err != nil {
+		return nil, err
+	}
+	o.closers = append(o.closers, ff.Close)
+	orch, err := orchestrator.New(orchestrator.Config{Transcoder: ff, Capacity: cfg.Capacity,
+		PricePerPixel: cfg.PricePerPixel, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if o.HTTP, err = httpx.Listen(cfg.HTTPAddr, orch.Handler(), log); err != nil {
+		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
+	}
+	o.closers = append(o.closers, o.HTTP.Close)
+	log.Info("castnet orchestrator is up", "url", "http://"+o.HTTP.Addr().String(),
+		"protocol", orchestrator.ProtocolVersion, "capacity", cfg.Capacity, "price_per_pixel", cfg.PricePerPixel)
+	return o, nil
+}
+
+// Close stops serving, then ends the transcodes in flight; idempotent.
+func (o *Orchestrator) Close() error {
+	var errs []error
+	for i := len(o.closers) - 1; i >= 0; i-- {
+		errs = append(errs, o.closers[i]())
+	}
+	o.closers = nil
+	return errors.Join(errs...)
+}
