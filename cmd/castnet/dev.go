@@ -11,7 +11,15 @@ import (
 )
 
 func runDev(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := config.ParseDev(args, stderr)
+	return runNode(ctx, config.ParseDev, args, stderr)
+}
+
+func runBroadcaster(ctx context.Context, args []string, stderr io.Writer) error {
+	return runNode(ctx, config.ParseBroadcaster, args, stderr)
+}
+
+func runNode(ctx context.Context, parse func([]string, io.Writer) (config.Dev, error), args []string, stderr io.Writer) error {
+	cfg, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

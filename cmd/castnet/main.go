@@ -17,6 +17,8 @@ const usage = `castnet — live video from a browser to adaptive HLS
 
 Usage:
   castnet dev [flags]                      run every role in one process (pages on http://127.0.0.1:8935)
+  castnet broadcaster -orchestrators URL[,URL] [dev flags]
+                                           ingest and playback, transcoding through orchestrators
   castnet orchestrator [flags]             sell transcoding: segments in over HTTP, renditions out
   castnet publish [flags] (-test-pattern | FILE) WHIP_URL
                                            publish a file or a test pattern over WHIP
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDev(ctx, args[1:], stderr)
 	case "publish":
 		err = runPublish(ctx, args[1:], stderr)
+	case "broadcaster":
+		err = runBroadcaster(ctx, args[1:], stderr)
 	case "orchestrator":
 		err = runOrchestrator(ctx, args[1:], stderr)
 	case "version", "-version", "--version":

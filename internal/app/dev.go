@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/castnet/castnet/internal/broadcaster"
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/ingest/whip"
+	"github.com/castnet/castnet/internal/netpool"
 	"github.com/castnet/castnet/internal/playback/hls"
 	"github.com/castnet/castnet/internal/rtc"
 	"github.com/castnet/castnet/internal/transcode"
@@ -39,7 +41,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 			_ = d.Close()
 		}
 	}()
-	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
+	tr, err := d.transcoder(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +55,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.Store.Close)
-	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: ff, Profiles: cfg.Profiles,
+	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, Profiles: cfg.Profiles,
 		Store: d.Store, Segment: cfg.Segment, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -83,6 +85,20 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		"webrtc_udp", d.RTC.UDPAddr().String(), "data", cfg.DataDir,
 		"ladder", ladderNames(cfg.Profiles))
 	return d, nil
+}
+
+// transcoder is the local ffmpeg, or the orchestrators when configured.
+func (d *Dev) transcoder(cfg config.Dev, log *slog.Logger) (transcode.Transcoder, error) {
+	if len(cfg.Orchestrators) > 0 {
+		return netpool.New(netpool.Config{URLs: cfg.Orchestrators, Logger: log.With("component", "netpool"),
+			AttemptTimeout: 2*cfg.Segment + 5*time.Second})
+	}
+	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, ff.Close)
+	return ff, nil
 }
 
 // Close stops the node in reverse order of start: HTTP first so no new

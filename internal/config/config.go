@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ type Dev struct {
 	FFmpeg       string
 	Window       int
 	LogLevel     slog.Level
+	// Orchestrators, when set, transcode instead of the local ffmpeg
+	// (`castnet broadcaster`).
+	Orchestrators []string
 }
 
 // ErrHelp is returned when the user asked for usage.
@@ -43,11 +47,26 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // ParseDev reads `castnet dev` flags, applies defaults and validates.
-func ParseDev(args []string, out io.Writer) (Dev, error) {
+func ParseDev(args []string, out io.Writer) (Dev, error) { return parseNode("dev", args, out) }
+
+// ParseBroadcaster reads `castnet broadcaster` flags: those of dev plus the
+// orchestrators that transcode, which are required.
+func ParseBroadcaster(args []string, out io.Writer) (Dev, error) {
+	d, err := parseNode("broadcaster", args, out)
+	if err == nil && len(d.Orchestrators) == 0 {
+		err = errors.New("-orchestrators: give at least one orchestrator URL")
+	}
+	return d, err
+}
+
+func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	var d Dev
 	var natIPs, iceServers listFlag
-	var level string
-	fs := flag.NewFlagSet("castnet dev", flag.ContinueOnError)
+	var level, orchestrators string
+	fs := flag.NewFlagSet("castnet "+role, flag.ContinueOnError)
+	if role == "broadcaster" {
+		fs.StringVar(&orchestrators, "orchestrators", "", "comma-separated orchestrator URLs that transcode (e.g. http://127.0.0.1:9935)")
+	}
 	fs.SetOutput(out)
 	fs.StringVar(&d.HTTPAddr, "http", "127.0.0.1:8935", "HTTP address for pages, WHIP, HLS and the API")
 	fs.StringVar(&d.DataDir, "data", "./castnet-data", "directory for segments and playlists (kept after streams end)")
@@ -68,6 +87,14 @@ func ParseDev(args []string, out io.Writer) (Dev, error) {
 		return Dev{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	d.NATIPs = natIPs
+	for _, u := range strings.Split(orchestrators, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				return Dev{}, fmt.Errorf("-orchestrators: %q is not an http(s) URL", u)
+			}
+			d.Orchestrators = append(d.Orchestrators, u)
+		}
+	}
 	for _, s := range iceServers {
 		srv, err := rtc.ParseICEServer(s)
 		if err != nil {

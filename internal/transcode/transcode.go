@@ -54,6 +54,10 @@ type Job struct {
 	// is also an io.Closer, the job owns it and closes it when it ends, which
 	// is how a Read blocked on a stalled producer is released.
 	Input io.Reader
+	// Reopen, when set, returns a new reader over the same segment from its
+	// first byte (it may still be growing). A transcoder that fails over to
+	// another node reads the segment again through it.
+	Reopen func() io.Reader
 	// Profiles are the renditions to produce, in order, usually from Ladder.
 	Profiles []Profile
 	// SourceWidth and SourceHeight are the input's coded size; they decide

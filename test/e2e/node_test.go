@@ -84,8 +84,14 @@ var upLine = regexp.MustCompile(`publish=http://(127\.0\.0\.1:\d+)/`)
 // is serving.
 func startNode(t testing.TB, extra ...string) *node {
 	t.Helper()
+	return startRole(t, "dev", extra...)
+}
+
+// startRole runs `castnet ROLE` (dev or broadcaster) like startNode.
+func startRole(t testing.TB, role string, extra ...string) *node {
+	t.Helper()
 	n := &node{t: t, Data: t.TempDir(), logs: &logBuffer{}}
-	args := append([]string{"dev", "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-data", n.Data}, extra...)
+	args := append([]string{role, "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-data", n.Data}, extra...)
 	n.cmd = exec.Command(binary, args...)
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
@@ -148,6 +154,7 @@ type streamState struct {
 	State      string `json:"state"`
 	Segments   int    `json:"segments"`
 	Published  int    `json:"segments_published"`
+	Failures   int    `json:"transcode_failures"`
 	LastError  string `json:"last_error"`
 	Latency    string `json:"first_segment_latency"`
 	Renditions []struct {

@@ -23,7 +23,15 @@ var orchUp = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 // takes a 720p segment over HTTP and answers with the ladder.
 func TestOrchestratorTranscodesStreamedSegments(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe")
-	cmd := exec.Command(binary, "orchestrator", "-http", "127.0.0.1:0", "-capacity", "1", "-price", "3")
+	base, _, _ := startOrchestrator(t, "-capacity", "1", "-price", "3")
+	testOrchestrator(t, base)
+}
+
+// startOrchestrator runs `castnet orchestrator` on a free loopback port and
+// returns its URL, process and log; it is stopped when the test ends.
+func startOrchestrator(t *testing.T, extra ...string) (string, *exec.Cmd, *logBuffer) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"orchestrator", "-http", "127.0.0.1:0"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -31,14 +39,16 @@ func TestOrchestratorTranscodesStreamedSegments(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
-	}()
+	})
 	urls := make(chan string, 1)
+	logs := &logBuffer{}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logs.Write([]byte(sc.Text() + "\n"))
 			if m := orchUp.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case urls <- m[1]:
@@ -47,12 +57,16 @@ func TestOrchestratorTranscodesStreamedSegments(t *testing.T) {
 			}
 		}
 	}()
-	var base string
 	select {
-	case base = <-urls:
+	case base := <-urls:
+		return base, cmd, logs
 	case <-time.After(20 * time.Second):
 		t.Fatal("castnet orchestrator did not start")
 	}
+	return "", nil, nil
+}
+
+func testOrchestrator(t *testing.T, base string) {
 
 	resp, err := http.Get(base + "/api/info")
 	if err != nil {

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFailoverViewersNeverSee: a broadcaster transcodes through two
+// orchestrators; one is killed (SIGKILL) mid-stream. Every segment number
+// still appears, in order, in every rendition playlist, and every segment
+// decodes.
+func TestFailoverViewersNeverSee(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	o1, cmd1, log1 := startOrchestrator(t)
+	o2, cmd2, log2 := startOrchestrator(t)
+	b := startRole(t, "broadcaster", "-orchestrators", o1+","+o2, "-profiles", "testdata/small-ladder.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan string, 1)
+	go func() {
+		out, _ := publish(ctx, "-test-pattern", "-width", "640", "-height", "360", "-bitrate", "800000",
+			"-duration", "16s", b.URL+"/whip/fo")
+		done <- out
+	}()
+	// Let the stream run a while, then kill the orchestrator that is
+	// serving it, without warning.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		st, _ := b.stream("fo")
+		if st.Published >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no segments before the kill: %+v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	victim := cmd1
+	if lastSeq(log2.String()) > lastSeq(log1.String()) {
+		victim = cmd2
+	}
+	if err := victim.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	st := b.waitState("fo", "ended", time.Minute)
+	if st.Published != st.Segments || st.Published < 6 {
+		t.Fatalf("published %d of %d segments:\n%s", st.Published, st.Segments, out)
+	}
+	dir := filepath.Join(b.Data, "hls", "fo")
+	for _, r := range []string{"source", "240p", "160p"} {
+		text, err := os.ReadFile(filepath.Join(dir, r, "index.m3u8"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := parseMedia(t, string(text))
+		for i, seg := range pl.Segments {
+			if want := strconv.Itoa(i) + ".ts"; seg != want {
+				t.Fatalf("%s: entry %d is %s, want %s (a gap or a stand-in):\n%s", r, i, seg, want, text)
+			}
+			decodes(t, filepath.Join(dir, r, seg))
+		}
+		if len(pl.Segments) != st.Published || strings.Contains(string(text), "DISCONTINUITY") {
+			t.Errorf("%s: %d segments, discontinuities: %v", r, len(pl.Segments), strings.Contains(string(text), "DISCONTINUITY"))
+		}
+	}
+	if !strings.Contains(b.logs.String(), "orchestrator failed a segment; trying the next") {
+		t.Errorf("the broadcaster never had to fail over: the test proved nothing\n%s", b.logs.String())
+	}
+	if st.Failures != 0 {
+		t.Logf("transcode failures recorded: %d (%s)", st.Failures, st.LastError)
+	}
+}
+
+// lastSeq is the highest segment number an orchestrator log says it
+// transcoded, or -1.
+func lastSeq(log string) int {
+	last := -1
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "segment transcoded") {
+			continue
+		}
+		if _, after, ok := strings.Cut(l, " seq="); ok {
+			v, _, _ := strings.Cut(after, " ")
+			if n, err := strconv.Atoi(v); err == nil && n > last {
+				last = n
+			}
+		}
+	}
+	return last
+}
