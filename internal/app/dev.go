@@ -4,7 +4,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,7 +29,7 @@ type Dev struct {
 	Broadcaster *broadcaster.Broadcaster
 	Store       *hls.Store
 	HTTP        *httpx.Server
-	closers     []func() error
+	closers     closers
 }
 
 // StartDev builds and starts a dev node.
@@ -49,22 +48,22 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		ICEServers: cfg.ICEServers, Logger: log}); err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, d.RTC.Close)
+	d.closers.add(d.RTC.Close)
 	if d.Store, err = hls.New(hls.Config{Dir: filepath.Join(cfg.DataDir, "hls"), Window: cfg.Window,
 		Logger: log.With("component", "hls")}); err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, d.Store.Close)
+	d.closers.add(d.Store.Close)
 	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, Profiles: cfg.Profiles,
 		Store: d.Store, Segment: cfg.Segment, Logger: log}); err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, d.Broadcaster.Close)
+	d.closers.add(d.Broadcaster.Close)
 	if d.WHIP, err = whip.New(whip.Config{RTC: d.RTC, Starter: d.Broadcaster, Token: cfg.PublishToken,
 		MaxStreams: cfg.MaxStreams, Logger: log.With("component", "whip")}); err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, d.WHIP.Close)
+	d.closers.add(d.WHIP.Close)
 	pages, err := web.Handler(web.Config{Logger: log})
 	if err != nil {
 		return nil, err
@@ -77,7 +76,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	if d.HTTP, err = httpx.Listen(cfg.HTTPAddr, mux, log); err != nil {
 		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
 	}
-	d.closers = append(d.closers, d.HTTP.Close)
+	d.closers.add(d.HTTP.Close)
 	base := "http://" + d.HTTP.Addr().String()
 	log.Info("castnet dev is up: open "+base+"/ to go live, "+base+"/watch/{stream} to watch",
 		"publish", base+"/",
@@ -97,7 +96,7 @@ func (d *Dev) transcoder(cfg config.Dev, log *slog.Logger) (transcode.Transcoder
 	if err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, ff.Close)
+	d.closers.add(ff.Close)
 	return ff, nil
 }
 
@@ -105,12 +104,7 @@ func (d *Dev) transcoder(cfg config.Dev, log *slog.Logger) (transcode.Transcoder
 // sessions arrive, then WHIP sessions (which end their streams), then the
 // pipeline, then the UDP port. Idempotent.
 func (d *Dev) Close() error {
-	var errs []error
-	for i := len(d.closers) - 1; i >= 0; i-- {
-		errs = append(errs, d.closers[i]())
-	}
-	d.closers = nil
-	return errors.Join(errs...)
+	return d.closers.closeAll()
 }
 
 func ladderNames(ps []transcode.Profile) []string {

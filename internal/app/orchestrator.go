@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -14,7 +13,7 @@ import (
 // Orchestrator is a running `castnet orchestrator`.
 type Orchestrator struct {
 	HTTP    *httpx.Server
-	closers []func() error
+	closers closers
 }
 
 // StartOrchestrator builds and starts an orchestrator node.
@@ -29,7 +28,7 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 	if err != nil {
 		return nil, err
 	}
-	o.closers = append(o.closers, ff.Close)
+	o.closers.add(ff.Close)
 	orch, err := orchestrator.New(orchestrator.Config{Transcoder: ff, Capacity: cfg.Capacity,
 		PricePerPixel: cfg.PricePerPixel, Logger: log})
 	if err != nil {
@@ -38,7 +37,7 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 	if o.HTTP, err = httpx.Listen(cfg.HTTPAddr, orch.Handler(), log); err != nil {
 		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
 	}
-	o.closers = append(o.closers, o.HTTP.Close)
+	o.closers.add(o.HTTP.Close)
 	log.Info("castnet orchestrator is up", "url", "http://"+o.HTTP.Addr().String(),
 		"protocol", orchestrator.ProtocolVersion, "capacity", cfg.Capacity, "price_per_pixel", cfg.PricePerPixel)
 	return o, nil
@@ -46,10 +45,5 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 
 // Close stops serving, then ends the transcodes in flight; idempotent.
 func (o *Orchestrator) Close() error {
-	var errs []error
-	for i := len(o.closers) - 1; i >= 0; i-- {
-		errs = append(errs, o.closers[i]())
-	}
-	o.closers = nil
-	return errors.Join(errs...)
+	return o.closers.closeAll()
 }

@@ -1,0 +1,18 @@
+package app
+
+import "errors"
+
+// closers closes what a node started, in reverse order of start.
+type closers []func() error
+
+func (c *closers) add(f func() error) { *c = append(*c, f) }
+
+// closeAll runs every closer, newest first, once; later calls do nothing.
+func (c *closers) closeAll() error {
+	var errs []error
+	for i := len(*c) - 1; i >= 0; i-- {
+		errs = append(errs, (*c)[i]())
+	}
+	*c = nil
+	return errors.Join(errs...)
+}
