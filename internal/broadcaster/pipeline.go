@@ -67,7 +67,7 @@ func (st *Stream) process(p *pending, counted bool) {
 	ctx, cancel := context.WithTimeout(st.b.ctx, st.b.cfg.TranscodeTimeout)
 	defer cancel()
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
-		Seq: p.seg.Seq, Input: p.seg.NewReader(), Reopen: p.seg.NewReader, Profiles: p.rungs,
+		Stream: st.pub.Stream, Seq: p.seg.Seq, Input: p.seg.NewReader(), Reopen: p.seg.NewReader, Profiles: p.rungs,
 		SourceWidth: p.src.width, SourceHeight: p.src.height,
 	})
 	<-p.seg.Done()
@@ -79,7 +79,7 @@ func (st *Stream) process(p *pending, counted bool) {
 		sctx, scancel := context.WithTimeout(st.b.ctx, 2*st.b.cfg.Segment+10*time.Second)
 		defer scancel()
 		rends, err = st.b.cfg.Transcoder.Transcode(sctx, transcode.Job{
-			Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
+			Stream: st.pub.Stream, Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
 			Profiles:    []transcode.Profile{transcode.SourceProfile()},
 			SourceWidth: p.src.width, SourceHeight: p.src.height,
 		})

@@ -47,6 +47,9 @@ type Transcoder interface {
 
 // Job is one segment to transcode.
 type Job struct {
+	// Stream names the stream the segment belongs to. It labels logs, and a
+	// transcoder that spreads work over nodes keeps a stream on one node.
+	Stream string
 	// Seq is the segment's sequence number; it only labels logs and errors.
 	Seq uint64
 	// Input is the segment as MPEG-TS. It may still be growing: it is

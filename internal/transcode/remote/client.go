@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,10 @@ const maxAnswerBytes = 256 << 20
 type Client struct {
 	URL  string
 	HTTP *http.Client // nil: http.DefaultClient
+	// Whole makes the client wait for the complete segment and send it with
+	// a Content-Length, instead of streaming it as it grows. It exists to
+	// measure what streaming saves (BENCHMARKS.md); leave it off.
+	Whole bool
 }
 
 // StatusError is a node's refusal: its HTTP status and reason.
@@ -43,7 +48,14 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	if err != nil {
 		return nil, err
 	}
-	body := io.NopCloser(job.Input) // never a known length: always streamed
+	var body io.Reader = io.NopCloser(job.Input) // no known length: streamed chunked
+	if c.Whole {
+		b, err := io.ReadAll(job.Input)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", transcode.ErrInput, err)
+		}
+		body = bytes.NewReader(b)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+Path, body)
 	if err != nil {
 		return nil, err
@@ -66,21 +78,22 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 		return nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
 			RetryAfter: resp.Header.Get("Retry-After")}
 	}
-	return readRenditions(resp, job.Profiles)
+	return ReadRenditions(resp.Header.Get("Content-Type"), resp.Body, job.Profiles)
 }
 
-// readRenditions parses the multipart answer and requires exactly the
-// requested renditions, each matching its declared hash.
-func readRenditions(resp *http.Response, want []transcode.Profile) ([]transcode.Rendition, error) {
-	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+// ReadRenditions parses a multipart/mixed rendition body (an orchestrator's
+// answer, or a transcoder's result) and requires exactly the requested
+// renditions, each matching its declared hash.
+func ReadRenditions(contentType string, body io.Reader, want []transcode.Profile) ([]transcode.Rendition, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "multipart/mixed" || params["boundary"] == "" {
-		return nil, fmt.Errorf("%w: content type %q", ErrBadAnswer, resp.Header.Get("Content-Type"))
+		return nil, fmt.Errorf("%w: content type %q", ErrBadAnswer, contentType)
 	}
 	byName := map[string]transcode.Profile{}
 	for _, p := range want {
 		byName[p.Name] = p
 	}
-	mr := multipart.NewReader(io.LimitReader(resp.Body, maxAnswerBytes), params["boundary"])
+	mr := multipart.NewReader(io.LimitReader(body, maxAnswerBytes), params["boundary"])
 	var out []transcode.Rendition
 	for {
 		part, err := mr.NextPart()

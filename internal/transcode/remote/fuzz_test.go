@@ -40,7 +40,7 @@ func FuzzReadRenditions(f *testing.F) {
 	f.Add("text/plain", []byte("hello"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		resp := &http.Response{Header: http.Header{"Content-Type": {contentType}}, Body: io.NopCloser(bytes.NewReader(body))}
-		rends, err := readRenditions(resp, ladder)
+		rends, err := ReadRenditions(resp.Header.Get("Content-Type"), resp.Body, ladder)
 		if err != nil {
 			return
 		}

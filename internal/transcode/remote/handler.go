@@ -84,7 +84,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: segment %d: %v", ErrTranscode, job.Seq, err)
 	}
 	h.log.Info("segment transcoded", "seq", job.Seq, "renditions", len(rends), "took", time.Since(start).Round(time.Millisecond))
-	return writeRenditions(w, rends)
+	WriteRenditions(w, http.StatusOK, rends)
+	return nil
 }
 
 // isTooLarge reports whether err came from a body over the cap, which keeps
@@ -107,12 +108,13 @@ func parseJob(r *http.Request) (transcode.Job, error) {
 	return transcode.Job{Seq: seq, Profiles: ps, SourceWidth: w, SourceHeight: hgt}, nil
 }
 
-// writeRenditions answers with one multipart/mixed part per rendition, each
-// with its name, size and SHA-256 so the sender can check what it got.
-func writeRenditions(w http.ResponseWriter, rends []transcode.Rendition) error {
+// WriteRenditions answers with one multipart/mixed part per rendition, each
+// with its name, size and SHA-256 so the receiver can check what it got.
+// Write errors mean the receiver went away; there is nobody to tell.
+func WriteRenditions(w http.ResponseWriter, status int, rends []transcode.Rendition) {
 	mw := multipart.NewWriter(w)
 	w.Header().Set("Content-Type", "multipart/mixed; boundary="+mw.Boundary())
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	for _, r := range rends {
 		hdr := textproto.MIMEHeader{}
 		hdr.Set("Content-Type", "video/mp2t")
@@ -122,12 +124,11 @@ func writeRenditions(w http.ResponseWriter, rends []transcode.Rendition) error {
 		hdr.Set("Content-Length", strconv.Itoa(len(r.Data)))
 		pw, err := mw.CreatePart(hdr)
 		if err != nil {
-			return nil // the client went away; nothing more to say
+			return
 		}
 		if _, err := pw.Write(r.Data); err != nil {
-			return nil
+			return
 		}
 	}
 	_ = mw.Close()
-	return nil
 }
