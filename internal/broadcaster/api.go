@@ -29,8 +29,11 @@ type StreamInfo struct {
 	LastError  string            `json:"last_error"`
 	// FirstSegmentLatency is the time from the first keyframe received to
 	// the first segment playable in every rendition.
-	FirstSegmentLatency string   `json:"first_segment_latency,omitempty"`
-	Playback            Playback `json:"playback"`
+	FirstSegmentLatency string `json:"first_segment_latency,omitempty"`
+	// Turnaround is the time from a segment's last byte arriving to every
+	// rendition of it published, over recent segments.
+	Turnaround *Turnaround `json:"turnaround,omitempty"`
+	Playback   Playback    `json:"playback"`
 }
 
 // TrackInfo describes one received track.
@@ -91,6 +94,7 @@ func (st *Stream) Info() StreamInfo {
 	if !st.stats.firstPublished.IsZero() && !st.stats.firstKeyframe.IsZero() {
 		in.FirstSegmentLatency = st.stats.firstPublished.Sub(st.stats.firstKeyframe).Round(time.Millisecond).String()
 	}
+	in.Turnaround = st.stats.turnaround.summary()
 	return in
 }
 

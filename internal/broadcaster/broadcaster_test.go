@@ -139,6 +139,10 @@ func TestSegmentsPublishInOrderAndEnd(t *testing.T) {
 	if in.Published < 3 || in.Failures != 0 || in.LastError != "" {
 		t.Fatalf("published %d failures %d error %q", in.Published, in.Failures, in.LastError)
 	}
+	if in.Turnaround == nil || in.Turnaround.Segments != in.Published || in.Turnaround.P50 <= 0 ||
+		in.Turnaround.P50 > in.Turnaround.Max {
+		t.Errorf("turnaround should cover every published segment: %+v", in.Turnaround)
+	}
 	names := []string{}
 	for _, r := range in.Renditions {
 		names = append(names, r.Name)

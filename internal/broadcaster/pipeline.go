@@ -141,6 +141,9 @@ func (st *Stream) publish(p *pending) error {
 	}
 	st.mu.Lock()
 	st.stats.published++
+	if at := p.seg.FinishedAt(); !at.IsZero() {
+		st.stats.turnaround.add(time.Since(at))
+	}
 	if p.failed != nil && len(st.rungs) > 1 {
 		st.stats.sourceOnly++
 	}

@@ -62,6 +62,7 @@ type counters struct {
 	skipped           uint64
 	firstKeyframe     time.Time
 	firstPublished    time.Time
+	turnaround        turnarounds
 }
 
 func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {

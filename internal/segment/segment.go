@@ -27,6 +27,7 @@ type Segment struct {
 	buf      []byte
 	finished bool
 	end      time.Duration // where the segment ends on the stream timeline
+	doneAt   time.Time     // wall-clock time of the last byte
 }
 
 func newSegment(seq uint64, start time.Duration, capHint int) *Segment {
@@ -50,7 +51,7 @@ func (g *Segment) finish(end time.Duration) {
 		g.mu.Unlock()
 		return
 	}
-	g.finished, g.end = true, end
+	g.finished, g.end, g.doneAt = true, end, time.Now()
 	g.mu.Unlock()
 	close(g.done)
 	g.cond.Broadcast()
@@ -65,6 +66,14 @@ func (g *Segment) Len() int {
 
 // Done returns a channel closed when the segment is finished.
 func (g *Segment) Done() <-chan struct{} { return g.done }
+
+// FinishedAt returns when the segment's last byte was written: the start
+// of its turnaround. It is zero until the segment is finished.
+func (g *Segment) FinishedAt() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.doneAt
+}
 
 // Duration returns the segment's play time: the next segment's Start minus
 // Start, or for the last segment (and one force-finished over the size cap)
