@@ -29,7 +29,14 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 		return nil, err
 	}
 	o.closers.add(ff.Close)
-	orch, err := orchestrator.New(orchestrator.Config{Transcoder: ff, Capacity: cfg.Capacity,
+	tr, err := orchestrator.WithFault(ff, cfg.Fault)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Fault != "" {
+		log.Warn("this orchestrator misbehaves on purpose, for testing", "fault", cfg.Fault)
+	}
+	orch, err := orchestrator.New(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
 		PricePerPixel: cfg.PricePerPixel, Logger: log})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/url"
 	"strings"
@@ -32,9 +33,17 @@ type Dev struct {
 	FFmpeg       string
 	Window       int
 	LogLevel     slog.Level
-	// Orchestrators, when set, transcode instead of the local ffmpeg
-	// (`castnet broadcaster`).
+	// Orchestrators (static list) and OrchWebhook (a URL that returns the
+	// list), when set, transcode instead of the local ffmpeg (`castnet
+	// broadcaster`).
 	Orchestrators []string
+	OrchWebhook   string
+	// MaxPrice is the most the broadcaster pays per output pixel, in wei;
+	// nil means no limit.
+	MaxPrice *big.Int
+	// WholeUpload sends each segment only once it is complete instead of
+	// streaming it as it is cut; for measuring what streaming saves.
+	WholeUpload bool
 }
 
 // ErrHelp is returned when the user asked for usage.
@@ -53,8 +62,8 @@ func ParseDev(args []string, out io.Writer) (Dev, error) { return parseNode("dev
 // orchestrators that transcode, which are required.
 func ParseBroadcaster(args []string, out io.Writer) (Dev, error) {
 	d, err := parseNode("broadcaster", args, out)
-	if err == nil && len(d.Orchestrators) == 0 {
-		err = errors.New("-orchestrators: give at least one orchestrator URL")
+	if err == nil && len(d.Orchestrators) == 0 && d.OrchWebhook == "" {
+		err = errors.New("-orchestrators: give at least one orchestrator URL (or -orch-webhook)")
 	}
 	return d, err
 }
@@ -62,10 +71,13 @@ func ParseBroadcaster(args []string, out io.Writer) (Dev, error) {
 func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	var d Dev
 	var natIPs, iceServers listFlag
-	var level, orchestrators string
+	var level, orchestrators, maxPrice string
 	fs := flag.NewFlagSet("castnet "+role, flag.ContinueOnError)
 	if role == "broadcaster" {
 		fs.StringVar(&orchestrators, "orchestrators", "", "comma-separated orchestrator URLs that transcode (e.g. http://127.0.0.1:9935)")
+		fs.StringVar(&d.OrchWebhook, "orch-webhook", "", `URL answering GET with the orchestrator list as JSON [{"address":"http://..."}], refreshed every minute`)
+		fs.StringVar(&maxPrice, "max-price", "", "most to pay per output pixel, in wei (default: no limit)")
+		fs.BoolVar(&d.WholeUpload, "upload-whole", false, "benchmarking only: upload each segment after it is complete instead of streaming it")
 	}
 	fs.SetOutput(out)
 	fs.StringVar(&d.HTTPAddr, "http", "127.0.0.1:8935", "HTTP address for pages, WHIP, HLS and the API")
@@ -89,11 +101,23 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	d.NATIPs = natIPs
 	for _, u := range strings.Split(orchestrators, ",") {
 		if u = strings.TrimSpace(u); u != "" {
-			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-				return Dev{}, fmt.Errorf("-orchestrators: %q is not an http(s) URL", u)
+			if err := checkHTTPURL(u); err != nil {
+				return Dev{}, fmt.Errorf("-orchestrators: %w", err)
 			}
 			d.Orchestrators = append(d.Orchestrators, u)
 		}
+	}
+	if d.OrchWebhook != "" {
+		if err := checkHTTPURL(d.OrchWebhook); err != nil {
+			return Dev{}, fmt.Errorf("-orch-webhook: %w", err)
+		}
+	}
+	if maxPrice != "" {
+		p, ok := new(big.Int).SetString(maxPrice, 10)
+		if !ok || p.Sign() < 0 {
+			return Dev{}, fmt.Errorf("-max-price %q: want a whole number of wei, 0 or more", maxPrice)
+		}
+		d.MaxPrice = p
 	}
 	for _, s := range iceServers {
 		srv, err := rtc.ParseICEServer(s)
@@ -106,6 +130,14 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		return Dev{}, fmt.Errorf("-log-level: %w", err)
 	}
 	return d, d.finish()
+}
+
+// checkHTTPURL accepts absolute http and https URLs.
+func checkHTTPURL(u string) error {
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", u)
+	}
+	return nil
 }
 
 // finish loads the ladder and checks every value.

@@ -56,3 +56,55 @@ func TestParseDevRepeatableFlags(t *testing.T) {
 		t.Errorf("%+v", d)
 	}
 }
+
+func TestParseBroadcasterNetworkFlags(t *testing.T) {
+	d, err := ParseBroadcaster([]string{"-orch-webhook", "http://127.0.0.1:1/list", "-max-price", "340282366920938463463374607431768211456"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.OrchWebhook == "" || d.MaxPrice == nil || d.MaxPrice.BitLen() != 129 {
+		t.Errorf("%+v", d)
+	}
+	for _, args := range [][]string{
+		nil,
+		{"-orchestrators", "ftp://x"},
+		{"-orchestrators", "http://x", "-max-price", "-1"},
+		{"-orchestrators", "http://x", "-max-price", "1.5"},
+		{"-orch-webhook", "not a url"},
+	} {
+		if _, err := ParseBroadcaster(args, io.Discard); err == nil {
+			t.Errorf("ParseBroadcaster(%q) accepted", args)
+		}
+	}
+}
+
+func TestParseOrchestratorAndTranscoder(t *testing.T) {
+	if _, err := ParseOrchestrator([]string{"-transcode", "remote"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-secret") {
+		t.Errorf("remote without a secret: %v", err)
+	}
+	if _, err := ParseOrchestrator([]string{"-fault", "explode"}, io.Discard); err == nil {
+		t.Error("unknown fault accepted")
+	}
+	o, err := ParseOrchestrator([]string{"-transcode", "remote", "-secret", "s", "-fault", "hang"}, io.Discard)
+	if err != nil || o.Transcode != "remote" || o.Fault != "hang" {
+		t.Errorf("%+v %v", o, err)
+	}
+	tc, err := ParseTranscoder([]string{"-orchestrator", "http://127.0.0.1:9935", "-secret", "s", "-nvidia", "0,1", "-capacity", "3"}, io.Discard)
+	if err != nil || len(tc.NvidiaGPUs) != 2 || tc.Capacity != 3 || tc.HTTPAddr != "127.0.0.1:10935" {
+		t.Errorf("%+v %v", tc, err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "-orchestrator"},
+		{[]string{"-orchestrator", "http://x"}, "-secret"},
+		{[]string{"-orchestrator", "http://x", "-secret", "s", "-nvidia", "a"}, "-nvidia"},
+		{[]string{"-orchestrator", "http://x", "-secret", "s", "-capacity", "0"}, "-capacity"},
+		{[]string{"-orchestrator", "http://x", "-secret", "s", "-name", "bad name"}, "-name"},
+	} {
+		if _, err := ParseTranscoder(tt.args, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseTranscoder(%q) = %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -13,11 +13,14 @@ import (
 type Orchestrator struct {
 	HTTPAddr      string
 	Secret        string
-	Transcode     string // "local"; "remote" (transcoders) is not built yet
+	Transcode     string // "local" (ffmpeg here) or "remote" (registered transcoders)
 	Capacity      int
 	PricePerPixel int64
 	FFmpeg        string
-	LogLevel      slog.Level
+	// Fault makes the node misbehave on purpose ("corrupt" or "hang"), so
+	// broadcaster failover can be tested against a real process.
+	Fault    string
+	LogLevel slog.Level
 }
 
 // ParseOrchestrator reads `castnet orchestrator` flags.
@@ -26,12 +29,13 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	var level string
 	fs := flag.NewFlagSet("castnet orchestrator", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.HTTPAddr, "http", "127.0.0.1:9935", "HTTP address for segments (POST /v1/transcode) and /api/info")
-	fs.StringVar(&o.Secret, "secret", "", "shared secret transcoders must present (for -transcode remote)")
-	fs.StringVar(&o.Transcode, "transcode", "local", "local: run ffmpeg here")
-	fs.IntVar(&o.Capacity, "capacity", 2, "segments transcoded at once")
+	fs.StringVar(&o.HTTPAddr, "http", "127.0.0.1:9935", "HTTP address for segments (POST /v1/transcode), transcoders and /api/info")
+	fs.StringVar(&o.Secret, "secret", "", "shared secret transcoders must present (required with -transcode remote)")
+	fs.StringVar(&o.Transcode, "transcode", "local", "local: run ffmpeg here; remote: dispatch to registered `castnet transcoder` nodes")
+	fs.IntVar(&o.Capacity, "capacity", 2, "segments transcoded at once (with -transcode local)")
 	fs.Int64Var(&o.PricePerPixel, "price", 0, "price per output pixel, in wei")
-	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary (with -transcode local)")
+	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage) or hang (never answer)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return Orchestrator{}, err
@@ -49,9 +53,16 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	switch o.Transcode {
 	case "local":
 	case "remote":
-		errs = append(errs, errors.New("-transcode remote: transcoder nodes are not built yet; use -transcode local"))
+		if o.Secret == "" {
+			errs = append(errs, errors.New("-transcode remote needs -secret: transcoders authenticate with it"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("-transcode %q: want local", o.Transcode))
+		errs = append(errs, fmt.Errorf("-transcode %q: want local or remote", o.Transcode))
+	}
+	switch o.Fault {
+	case "", "corrupt", "hang":
+	default:
+		errs = append(errs, fmt.Errorf("-fault %q: want corrupt or hang", o.Fault))
 	}
 	if o.Capacity < 1 {
 		errs = append(errs, fmt.Errorf("-capacity %d: want 1 or more", o.Capacity))

@@ -156,7 +156,14 @@ type streamState struct {
 	Published  int    `json:"segments_published"`
 	Failures   int    `json:"transcode_failures"`
 	LastError  string `json:"last_error"`
+	SourceOnly int    `json:"segments_source_only"`
 	Latency    string `json:"first_segment_latency"`
+	Turnaround *struct {
+		Segments int     `json:"segments"`
+		P50      float64 `json:"p50_ms"`
+		P95      float64 `json:"p95_ms"`
+		Max      float64 `json:"max_ms"`
+	} `json:"turnaround"`
 	Renditions []struct {
 		Name          string `json:"name"`
 		Width, Height int
