@@ -86,3 +86,49 @@ func bareLadder(b *testing.B) time.Duration {
 	_ = os.Remove(in)
 	return times[1]
 }
+
+// BenchmarkSegmentTurnaround measures segment turnaround — from a
+// segment's last byte at the broadcaster to every rendition of it
+// published — for 2 s 720p30 segments through a broadcaster, an
+// orchestrator in remote mode and a transcoder node, all separate
+// processes on this machine. Two broadcasters share the orchestrator: one
+// streams each segment as it is cut (castnet's way), one uploads it whole
+// once it is complete (the baseline), and each iteration publishes 20 s to
+// each in turn, so both see the same machine. Reported: the medians over
+// iterations of each stream's p50 and p95, and their ratios.
+func BenchmarkSegmentTurnaround(b *testing.B) {
+	needTools(b, "ffmpeg", "ffprobe")
+	o, _, _ := startOrchestrator(b, "-transcode", "remote", "-secret", "bench")
+	startTranscoder(b, o, "bench", 2)
+	streamed := startRole(b, "broadcaster", "-orchestrators", o)
+	whole := startRole(b, "broadcaster", "-orchestrators", o, "-upload-whole")
+	var sp50, sp95, wp50, wp95 []float64
+	for i := 0; b.Loop(); i++ {
+		for _, m := range []struct {
+			n        *node
+			p50, p95 *[]float64
+		}{{streamed, &sp50, &sp95}, {whole, &wp50, &wp95}} {
+			name := "ta" + strconv.Itoa(i)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			out, err := publish(ctx, "-test-pattern", "-duration", "20s", m.n.URL+"/whip/"+name)
+			cancel()
+			if err != nil {
+				b.Fatalf("publish: %v\n%s", err, out)
+			}
+			st := m.n.waitState(name, "ended", time.Minute)
+			if st.Turnaround == nil || st.SourceOnly != 0 || st.Failures != 0 {
+				b.Fatalf("stream %s: %+v", name, st)
+			}
+			*m.p50 = append(*m.p50, st.Turnaround.P50)
+			*m.p95 = append(*m.p95, st.Turnaround.P95)
+		}
+	}
+	med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
+	b.ReportMetric(med(sp50), "streamed-p50-ms")
+	b.ReportMetric(med(sp95), "streamed-p95-ms")
+	b.ReportMetric(med(wp50), "whole-p50-ms")
+	b.ReportMetric(med(wp95), "whole-p95-ms")
+	b.ReportMetric(med(sp50)/med(wp50), "p50-ratio")
+	b.ReportMetric(med(sp95)/med(wp95), "p95-ratio")
+	b.ReportMetric(med(sp95)/2000, "p95-share-of-segment")
+}

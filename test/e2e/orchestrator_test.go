@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -29,9 +30,33 @@ func TestOrchestratorTranscodesStreamedSegments(t *testing.T) {
 
 // startOrchestrator runs `castnet orchestrator` on a free loopback port and
 // returns its URL, process and log; it is stopped when the test ends.
-func startOrchestrator(t *testing.T, extra ...string) (string, *exec.Cmd, *logBuffer) {
+func startOrchestrator(t testing.TB, extra ...string) (string, *exec.Cmd, *logBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"orchestrator", "-http", "127.0.0.1:0"}, extra...)...)
+	return startProc(t, append([]string{"orchestrator", "-http", "127.0.0.1:0"}, extra...)...)
+}
+
+// startTranscoder runs `castnet transcoder` registered with the
+// orchestrator at orch, and waits until the orchestrator counts its slots.
+func startTranscoder(t testing.TB, orch, secret string, capacity int) (string, *exec.Cmd, *logBuffer) {
+	t.Helper()
+	before := orchInfo(t, orch).Capacity
+	url, cmd, logs := startProc(t, "transcoder", "-http", "127.0.0.1:0", "-orchestrator", orch,
+		"-secret", secret, "-capacity", strconv.Itoa(capacity))
+	deadline := time.Now().Add(20 * time.Second)
+	for orchInfo(t, orch).Capacity < before+capacity {
+		if time.Now().After(deadline) {
+			t.Fatalf("the transcoder never registered:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return url, cmd, logs
+}
+
+// startProc runs castnet with args, waits for the line that gives its URL,
+// and stops it (SIGTERM) when the test ends.
+func startProc(t testing.TB, args ...string) (string, *exec.Cmd, *logBuffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -39,12 +64,15 @@ func startOrchestrator(t *testing.T, extra ...string) (string, *exec.Cmd, *logBu
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	logs := &logBuffer{}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("castnet %s log:\n%s", args[0], logs.String())
+		}
 	})
 	urls := make(chan string, 1)
-	logs := &logBuffer{}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -61,26 +89,36 @@ func startOrchestrator(t *testing.T, extra ...string) (string, *exec.Cmd, *logBu
 	case base := <-urls:
 		return base, cmd, logs
 	case <-time.After(20 * time.Second):
-		t.Fatal("castnet orchestrator did not start")
+		t.Fatalf("castnet %s did not start:\n%s", args[0], logs.String())
 	}
 	return "", nil, nil
 }
 
-func testOrchestrator(t *testing.T, base string) {
+// info is the part of an orchestrator's /api/info the tests read.
+type info struct {
+	Protocol string `json:"protocol"`
+	Capacity int    `json:"capacity"`
+	Free     int    `json:"free"`
+	Price    string `json:"price_per_pixel"`
+}
 
+func orchInfo(t testing.TB, base string) info {
+	t.Helper()
 	resp, err := http.Get(base + "/api/info")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var info struct {
-		Protocol string `json:"protocol"`
-		Free     int    `json:"free"`
-		Price    string `json:"price_per_pixel"`
+	defer resp.Body.Close()
+	var in info
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
+		t.Fatalf("/api/info: %v", err)
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
-	if info.Protocol != "castnet/2" || info.Free != 1 || info.Price != "3" {
-		t.Errorf("info %+v", info)
+	return in
+}
+
+func testOrchestrator(t *testing.T, base string) {
+	if in := orchInfo(t, base); in.Protocol != "castnet/2" || in.Free != 1 || in.Capacity != 1 || in.Price != "3" {
+		t.Errorf("info %+v", in)
 	}
 
 	in := filepath.Join(t.TempDir(), "seg.ts")
@@ -120,9 +158,31 @@ func testOrchestrator(t *testing.T, base string) {
 	}
 }
 
-func TestOrchestratorRefusesRemoteModeForNow(t *testing.T) {
-	out, err := exec.Command(binary, "orchestrator", "-transcode", "remote").CombinedOutput()
-	if err == nil || !regexp.MustCompile(`not built yet`).Match(out) {
-		t.Fatalf("%v %s", err, out)
+// TestRemoteOrchestratorTranscodesThroughTranscoder: an orchestrator in
+// remote mode has no capacity until a `castnet transcoder` registers, then
+// serves the same request through it.
+func TestRemoteOrchestratorTranscodesThroughTranscoder(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	base, _, _ := startOrchestrator(t, "-transcode", "remote", "-secret", "s3cret", "-price", "3")
+	if in := orchInfo(t, base); in.Capacity != 0 || in.Free != 0 {
+		t.Fatalf("capacity before any transcoder: %+v", in)
+	}
+	startTranscoder(t, base, "s3cret", 1)
+	testOrchestrator(t, base)
+	if in := orchInfo(t, base); in.Free != 1 {
+		t.Errorf("the slot was not released: %+v", in)
+	}
+}
+
+// TestTranscoderWithWrongSecretStops: a refused secret is permanent, so the
+// transcoder says so and exits instead of retrying forever.
+func TestTranscoderWithWrongSecretStops(t *testing.T) {
+	base, _, _ := startOrchestrator(t, "-transcode", "remote", "-secret", "right")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "transcoder", "-http", "127.0.0.1:0", "-orchestrator", base,
+		"-secret", "wrong").CombinedOutput()
+	if err == nil || ctx.Err() != nil || !regexp.MustCompile(`(?i)secret`).Match(out) {
+		t.Fatalf("want a prompt exit naming the secret; got %v:\n%s", err, out)
 	}
 }
