@@ -46,6 +46,20 @@ func runOrchestrator(ctx context.Context, args []string, stderr io.Writer) error
 	}, args, stderr)
 }
 
+func runTranscoder(ctx context.Context, args []string, stderr io.Writer) error {
+	return runRole(ctx, role[config.Transcoder]{
+		parse: config.ParseTranscoder,
+		level: func(c config.Transcoder) slog.Level { return c.LogLevel },
+		start: func(c config.Transcoder, log *slog.Logger) (io.Closer, error) {
+			return app.StartTranscoder(c, log)
+		},
+	}, args, stderr)
+}
+
+// failer is a node that can end by itself, for good: a transcoder whose
+// secret the orchestrator refuses.
+type failer interface{ Failed() <-chan error }
+
 // runRole parses a role's flags, starts it, and runs it until ctx ends
 // (Ctrl-C or SIGTERM), then closes it.
 func runRole[C any](ctx context.Context, r role[C], args []string, stderr io.Writer) error {
@@ -61,7 +75,15 @@ func runRole[C any](ctx context.Context, r role[C], args []string, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	log.Info("shutting down: ending sessions and finishing the work in flight")
-	return node.Close()
+	var failed <-chan error
+	if f, ok := node.(failer); ok {
+		failed = f.Failed()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: ending sessions and finishing the work in flight")
+		return node.Close()
+	case err := <-failed:
+		return errors.Join(err, node.Close())
+	}
 }

@@ -20,6 +20,8 @@ Usage:
   castnet broadcaster -orchestrators URL[,URL] [dev flags]
                                            ingest and playback, transcoding through orchestrators
   castnet orchestrator [flags]             sell transcoding: segments in over HTTP, renditions out
+  castnet transcoder -orchestrator URL -secret S [flags]
+                                           do an orchestrator's transcoding (ffmpeg, or NVENC with -nvidia)
   castnet publish [flags] (-test-pattern | FILE) WHIP_URL
                                            publish a file or a test pattern over WHIP
   castnet version                          print the version
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runBroadcaster(ctx, args[1:], stderr)
 	case "orchestrator":
 		err = runOrchestrator(ctx, args[1:], stderr)
+	case "transcoder":
+		err = runTranscoder(ctx, args[1:], stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "castnet", version)
 	case "help", "-h", "-help", "--help":

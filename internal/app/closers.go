@@ -7,6 +7,9 @@ type closers []func() error
 
 func (c *closers) add(f func() error) { *c = append(*c, f) }
 
+// last adds f to run after every other closer.
+func (c *closers) last(f func() error) { *c = append([]func() error{f}, *c...) }
+
 // closeAll runs every closer, newest first, once; later calls do nothing.
 func (c *closers) closeAll() error {
 	var errs []error

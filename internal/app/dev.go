@@ -4,35 +4,44 @@
 package app
 
 import (
+	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/castnet/castnet/internal/broadcaster"
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/ingest/whip"
 	"github.com/castnet/castnet/internal/netpool"
+	"github.com/castnet/castnet/internal/orchestrator"
+	"github.com/castnet/castnet/internal/orchestrator/dispatch"
 	"github.com/castnet/castnet/internal/playback/hls"
 	"github.com/castnet/castnet/internal/rtc"
 	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcoder"
 	"github.com/castnet/castnet/web"
 )
 
-// Dev is a running `castnet dev` node: ingest, transcoding and playback in
-// one process.
+// Dev is a running `castnet dev` (every role in one process) or `castnet
+// broadcaster` (ingest and playback, transcoding through orchestrators).
+// In dev, the broadcaster reaches its own orchestrator, and the transcoder
+// its own orchestrator, over the node's HTTP port: the same protocol and
+// code as a network of separate machines.
 type Dev struct {
 	RTC         *rtc.RTC
 	WHIP        *whip.Server
 	Broadcaster *broadcaster.Broadcaster
 	Store       *hls.Store
 	HTTP        *httpx.Server
+	Pool        *netpool.Pool
 	closers     closers
 }
 
-// StartDev builds and starts a dev node.
+// StartDev builds and starts a dev or broadcaster node.
 func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	d := &Dev{}
 	defer func() {
@@ -40,7 +49,20 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 			_ = d.Close()
 		}
 	}()
-	tr, err := d.transcoder(cfg, log)
+	// Bind first: the in-process orchestrator is reached at this node's URL.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
+	}
+	d.closers.add(func() error { // runs last: every role below talks through it
+		if d.HTTP != nil {
+			return d.HTTP.Close()
+		}
+		return ln.Close()
+	})
+	base := "http://" + ln.Addr().String()
+	mux := http.NewServeMux()
+	startT, err := d.transcoding(cfg, log, base, mux)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +76,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers.add(d.Store.Close)
-	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, Profiles: cfg.Profiles,
+	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: d.Pool, Profiles: cfg.Profiles,
 		Store: d.Store, Segment: cfg.Segment, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -68,17 +90,15 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
 	mux.Handle("/whip/", d.WHIP.Handler())
 	mux.Handle("/hls/", d.Store.Handler())
-	mux.Handle("/api/", d.Broadcaster.Handler())
+	mux.Handle("/api/streams", d.Broadcaster.Handler())
+	mux.Handle("/api/streams/", d.Broadcaster.Handler())
+	mux.Handle("GET /api/orchestrators", d.Pool.Handler())
 	mux.Handle("/", pages)
-	if d.HTTP, err = httpx.Listen(cfg.HTTPAddr, mux, log); err != nil {
-		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
-	}
-	d.closers.add(d.HTTP.Close)
-	base := "http://" + d.HTTP.Addr().String()
-	log.Info("castnet dev is up: open "+base+"/ to go live, "+base+"/watch/{stream} to watch",
+	d.HTTP = httpx.Serve(ln, mux, log)
+	startT()
+	log.Info("castnet "+cfg.Role+" is up: open "+base+"/ to go live, "+base+"/watch/{stream} to watch",
 		"publish", base+"/",
 		"whip", base+"/whip/{stream}",
 		"webrtc_udp", d.RTC.UDPAddr().String(), "data", cfg.DataDir,
@@ -86,18 +106,64 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	return d, nil
 }
 
-// transcoder is the local ffmpeg, or the orchestrators when configured.
-func (d *Dev) transcoder(cfg config.Dev, log *slog.Logger) (transcode.Transcoder, error) {
-	if len(cfg.Orchestrators) > 0 {
-		return netpool.New(netpool.Config{URLs: cfg.Orchestrators, Logger: log.With("component", "netpool"),
-			AttemptTimeout: 2*cfg.Segment + 5*time.Second})
+// transcoding builds the broadcaster's pool of orchestrators. In dev that
+// is one orchestrator served on mux at base, with one transcoder node
+// (started by the returned func, once base answers).
+func (d *Dev) transcoding(cfg config.Dev, log *slog.Logger, base string, mux *http.ServeMux) (func(), error) {
+	startT := func() {}
+	urls := cfg.Orchestrators
+	if cfg.Role == "dev" {
+		var err error
+		if startT, err = d.ownNetwork(cfg, log, base, mux); err != nil {
+			return nil, err
+		}
+		urls = []string{base}
 	}
+	pool, err := netpool.New(netpool.Config{URLs: urls, Webhook: cfg.OrchWebhook, MaxPrice: cfg.MaxPrice,
+		SegmentDuration: cfg.Segment, WholeUpload: cfg.WholeUpload, Logger: log.With("component", "netpool")})
+	if err != nil {
+		return nil, err
+	}
+	d.Pool = pool
+	d.closers.add(pool.Close)
+	return startT, nil
+}
+
+// ownNetwork mounts an orchestrator in remote mode on mux and builds a
+// transcoder node for it, sharing a fresh secret.
+func (d *Dev) ownNetwork(cfg config.Dev, log *slog.Logger, base string, mux *http.ServeMux) (func(), error) {
 	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
 	if err != nil {
 		return nil, err
 	}
 	d.closers.add(ff.Close)
-	return ff, nil
+	secret := rand.Text()
+	pool, err := dispatch.New(dispatch.Config{Secret: secret, Logger: log.With("role", "orchestrator")})
+	if err != nil {
+		return nil, err
+	}
+	d.closers.add(pool.Close)
+	orch, err := orchestrator.New(orchestrator.Config{Workers: workers{pool}, Logger: log.With("role", "orchestrator")})
+	if err != nil {
+		return nil, err
+	}
+	oh := orch.Handler()
+	for _, p := range []string{"/v1/", "GET /api/info", "GET /api/transcoders"} {
+		mux.Handle(p, oh)
+	}
+	node, err := transcoder.New(transcoder.Config{OrchestratorURL: base, Secret: secret, Capacity: cfg.Capacity,
+		Name: "dev", Transcoder: ff, Logger: log.With("role", "transcoder")})
+	if err != nil {
+		return nil, err
+	}
+	d.closers.add(node.Close)
+	return func() {
+		go func() {
+			if err := node.Run(context.Background()); err != nil {
+				log.Error("the built-in transcoder stopped", "err", err)
+			}
+		}()
+	}, nil
 }
 
 // Close stops the node in reverse order of start: HTTP first so no new

@@ -3,10 +3,12 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/orchestrator"
+	"github.com/castnet/castnet/internal/orchestrator/dispatch"
 	"github.com/castnet/castnet/internal/transcode"
 )
 
@@ -24,6 +26,38 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 			_ = o.Close()
 		}
 	}()
+	orch, err := o.build(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if o.HTTP, err = httpx.Listen(cfg.HTTPAddr, orch.Handler(), log); err != nil {
+		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.Transcode == "remote" {
+		// Transcoder sessions never end by themselves, so the pool closes
+		// first (its segments in flight fail over at their broadcasters)
+		// and the server after, without waiting on them.
+		o.closers.last(o.HTTP.Close)
+	} else {
+		// The server closes first and lets the segments in flight finish.
+		o.closers.add(o.HTTP.Close)
+	}
+	in := orch.Info()
+	log.Info("castnet orchestrator is up", "url", "http://"+o.HTTP.Addr().String(),
+		"protocol", orchestrator.ProtocolVersion, "transcode", in.Transcode, "capacity", in.Capacity,
+		"price_per_pixel", cfg.PricePerPixel)
+	return o, nil
+}
+
+func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orchestrator.Orchestrator, error) {
+	if cfg.Transcode == "remote" {
+		pool, err := dispatch.New(dispatch.Config{Secret: cfg.Secret, Logger: log.With("component", "dispatch")})
+		if err != nil {
+			return nil, err
+		}
+		o.closers.add(pool.Close)
+		return orchestrator.New(orchestrator.Config{Workers: workers{pool}, PricePerPixel: cfg.PricePerPixel, Logger: log})
+	}
 	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
 	if err != nil {
 		return nil, err
@@ -36,21 +70,17 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 	if cfg.Fault != "" {
 		log.Warn("this orchestrator misbehaves on purpose, for testing", "fault", cfg.Fault)
 	}
-	orch, err := orchestrator.New(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
+	return orchestrator.New(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
 		PricePerPixel: cfg.PricePerPixel, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if o.HTTP, err = httpx.Listen(cfg.HTTPAddr, orch.Handler(), log); err != nil {
-		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
-	}
-	o.closers.add(o.HTTP.Close)
-	log.Info("castnet orchestrator is up", "url", "http://"+o.HTTP.Addr().String(),
-		"protocol", orchestrator.ProtocolVersion, "capacity", cfg.Capacity, "price_per_pixel", cfg.PricePerPixel)
-	return o, nil
 }
 
-// Close stops serving, then ends the transcodes in flight; idempotent.
+// Close stops the node; idempotent.
 func (o *Orchestrator) Close() error {
 	return o.closers.closeAll()
 }
+
+// workers adapts the transcoder pool to the orchestrator.
+type workers struct{ *dispatch.Pool }
+
+func (w workers) Snapshot() any         { return w.Pool.Snapshot() }
+func (w workers) Handler() http.Handler { return w.Pool.Handler() }

@@ -67,7 +67,8 @@ func (st *Stream) process(p *pending, counted bool) {
 	ctx, cancel := context.WithTimeout(st.b.ctx, st.b.cfg.TranscodeTimeout)
 	defer cancel()
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
-		Stream: st.pub.Stream, Seq: p.seg.Seq, Input: p.seg.NewReader(), Reopen: p.seg.NewReader, Profiles: p.rungs,
+		Stream: st.pub.Stream, Seq: p.seg.Seq, Input: p.seg.NewReader(), InputDone: p.seg.Done(),
+		Reopen: p.seg.NewReader, Profiles: p.rungs,
 		SourceWidth: p.src.width, SourceHeight: p.src.height,
 	})
 	<-p.seg.Done()

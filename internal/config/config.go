@@ -18,8 +18,13 @@ import (
 	"github.com/castnet/castnet/internal/transcode"
 )
 
-// Dev configures `castnet dev`: every role in one process.
+// Dev configures `castnet dev` (every role in one process) and `castnet
+// broadcaster`.
 type Dev struct {
+	// Role is "dev" or "broadcaster".
+	Role string
+	// Capacity is how many segments dev's built-in transcoder takes at once.
+	Capacity     int
 	HTTPAddr     string
 	DataDir      string
 	Segment      time.Duration
@@ -69,7 +74,7 @@ func ParseBroadcaster(args []string, out io.Writer) (Dev, error) {
 }
 
 func parseNode(role string, args []string, out io.Writer) (Dev, error) {
-	var d Dev
+	d := Dev{Role: role}
 	var natIPs, iceServers listFlag
 	var level, orchestrators, maxPrice string
 	fs := flag.NewFlagSet("castnet "+role, flag.ContinueOnError)
@@ -78,6 +83,8 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		fs.StringVar(&d.OrchWebhook, "orch-webhook", "", `URL answering GET with the orchestrator list as JSON [{"address":"http://..."}], refreshed every minute`)
 		fs.StringVar(&maxPrice, "max-price", "", "most to pay per output pixel, in wei (default: no limit)")
 		fs.BoolVar(&d.WholeUpload, "upload-whole", false, "benchmarking only: upload each segment after it is complete instead of streaming it")
+	} else {
+		fs.IntVar(&d.Capacity, "capacity", 0, "segments the built-in transcoder works on at once; beyond it a segment is published as source only (default: 3 per -max-streams, up to 64)")
 	}
 	fs.SetOutput(out)
 	fs.StringVar(&d.HTTPAddr, "http", "127.0.0.1:8935", "HTTP address for pages, WHIP, HLS and the API")
@@ -145,6 +152,17 @@ func (d *Dev) finish() error {
 	var errs []error
 	if d.Segment < 500*time.Millisecond || d.Segment > 30*time.Second {
 		errs = append(errs, fmt.Errorf("-segment %s: want 500ms to 30s", d.Segment))
+	}
+	if d.Role == "dev" && d.Capacity == 0 {
+		// Enough for every stream's segments in flight (the broadcaster
+		// allows 3), so capacity is never what a bad publisher exhausts.
+		d.Capacity = 64
+		if d.MaxStreams > 0 {
+			d.Capacity = min(64, 3*d.MaxStreams)
+		}
+	}
+	if d.Role == "dev" && (d.Capacity < 1 || d.Capacity > 64) {
+		errs = append(errs, fmt.Errorf("-capacity %d: want 1 to 64", d.Capacity))
 	}
 	if d.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("-max-streams %d: want 0 or more", d.MaxStreams))

@@ -85,8 +85,11 @@ func TestParseOrchestratorAndTranscoder(t *testing.T) {
 	if _, err := ParseOrchestrator([]string{"-fault", "explode"}, io.Discard); err == nil {
 		t.Error("unknown fault accepted")
 	}
-	o, err := ParseOrchestrator([]string{"-transcode", "remote", "-secret", "s", "-fault", "hang"}, io.Discard)
-	if err != nil || o.Transcode != "remote" || o.Fault != "hang" {
+	if _, err := ParseOrchestrator([]string{"-transcode", "remote", "-secret", "s", "-fault", "hang"}, io.Discard); err == nil {
+		t.Error("a fault in remote mode accepted")
+	}
+	o, err := ParseOrchestrator([]string{"-fault", "hang"}, io.Discard)
+	if err != nil || o.Transcode != "local" || o.Fault != "hang" {
 		t.Errorf("%+v %v", o, err)
 	}
 	tc, err := ParseTranscoder([]string{"-orchestrator", "http://127.0.0.1:9935", "-secret", "s", "-nvidia", "0,1", "-capacity", "3"}, io.Discard)

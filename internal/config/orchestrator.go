@@ -60,7 +60,11 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 		errs = append(errs, fmt.Errorf("-transcode %q: want local or remote", o.Transcode))
 	}
 	switch o.Fault {
-	case "", "corrupt", "hang":
+	case "":
+	case "corrupt", "hang":
+		if o.Transcode != "local" {
+			errs = append(errs, errors.New("-fault works with -transcode local"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("-fault %q: want corrupt or hang", o.Fault))
 	}

@@ -28,6 +28,13 @@ func Listen(addr string, h http.Handler, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serve(ln, h, log), nil
+}
+
+// Serve starts serving h on ln in the background. A node that must know
+// its own URL before it can build its handlers (castnet dev talks to its
+// own orchestrator over HTTP) binds first, then serves.
+func Serve(ln net.Listener, h http.Handler, log *slog.Logger) *Server {
 	s := &Server{
 		srv: &http.Server{
 			Handler:           h,
@@ -40,7 +47,7 @@ func Listen(addr string, h http.Handler, log *slog.Logger) (*Server, error) {
 		done: make(chan error, 1),
 	}
 	go func() { s.done <- s.srv.Serve(ln) }()
-	return s, nil
+	return s
 }
 
 // Addr is the address the server listens on.

@@ -1,8 +1,3 @@
-// Package netpool is the broadcaster's view of the orchestrators it can
-// use: it sends each segment to the best one, and when that one fails,
-// times out or answers with bad output, sends the segment to the next and
-// suspends the failed one for a while. To the pipeline it is just a
-// transcode.Transcoder.
 package netpool
 
 import (
@@ -10,145 +5,244 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"math/big"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/castnet/castnet/internal/transcode"
-	"github.com/castnet/castnet/internal/transcode/remote"
 )
 
-// ErrAllFailed is returned when every attempt at a segment failed.
-var ErrAllFailed = errors.New("every orchestrator failed the segment")
+// Errors returned by the package; callers test them with errors.Is.
+var (
+	// ErrAllFailed is returned when every attempt at a segment failed, or no
+	// orchestrator was eligible to make one. The error text names each
+	// orchestrator's reason.
+	ErrAllFailed = errors.New("every orchestrator failed the segment")
+	// ErrInvalidConfig means a Config failed validation.
+	ErrInvalidConfig = errors.New("netpool: invalid config")
+	// ErrClosed means the pool was closed.
+	ErrClosed = fmt.Errorf("netpool: %w", transcode.ErrClosed)
+	// ErrTimeout means an orchestrator did not answer within AttemptTimeout.
+	ErrTimeout = errors.New("orchestrator timed out")
+	// ErrBadOutput means an orchestrator answered with renditions that are
+	// not what was asked: missing, wrongly sized, undecodable, or not
+	// covering the source's time span.
+	ErrBadOutput = errors.New("bad output")
+	// ErrIneligible means an orchestrator was not tried: its info rules it
+	// out (protocol, codecs, price).
+	ErrIneligible = errors.New("not eligible")
+	// ErrBadInfo means an orchestrator's /api/info answer could not be used.
+	ErrBadInfo = errors.New("bad orchestrator info")
+	// ErrBadWebhook means the discovery webhook's answer could not be used.
+	ErrBadWebhook = errors.New("bad webhook answer")
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultAttempts        = 3
+	DefaultSuspend         = 30 * time.Second
+	DefaultSegmentDuration = 2 * time.Second
+	DefaultRefresh         = 10 * time.Second
+	DefaultWebhookRefresh  = 60 * time.Second
+	DefaultProbeTimeout    = 2 * time.Second
+	DefaultStreamTTL       = 10 * time.Minute
+)
 
 // Config configures a Pool.
 type Config struct {
+	// URLs are orchestrators known statically, as base URLs
+	// ("http://host:port"); they are never dropped.
 	URLs []string
+	// Webhook, when set, is a URL whose GET answers the orchestrators to use
+	// as [{"address":"http://host:port"}, ...]. It is read at start and then
+	// every WebhookRefresh (default 60 s); a failing webhook keeps the last
+	// good list. At least one of URLs and Webhook is required.
+	Webhook        string
+	WebhookRefresh time.Duration
+	// Refresh is how often every orchestrator's GET /api/info is probed
+	// (default 10 s); ProbeTimeout bounds one probe (default 2 s).
+	Refresh      time.Duration
+	ProbeTimeout time.Duration
+	// MaxPrice is the highest price per pixel, in wei, an orchestrator may
+	// ask; nil means no limit.
+	MaxPrice *big.Int
+	// SegmentDuration is the target segment length (default 2 s); latency
+	// scores are measured in segments.
+	SegmentDuration time.Duration
 	// Attempts is how many orchestrators one segment may try (default 3).
 	Attempts int
-	// AttemptTimeout bounds one attempt (default 10 s): a hung orchestrator
-	// is abandoned in time for the next to finish the segment.
+	// AttemptTimeout bounds one attempt from the end of its segment
+	// (Job.InputDone; from the start without it), default 2 ×
+	// SegmentDuration + 2 s:
+	// a hung orchestrator is abandoned in time for the next to finish the
+	// segment.
 	AttemptTimeout time.Duration
-	// Suspend is how long a failed orchestrator is tried last (default 30 s).
+	// WholeUpload sends each segment only once it is complete, instead of
+	// streaming it as it is cut; it exists to measure what streaming saves.
+	WholeUpload bool
+	// Suspend is how long an orchestrator that failed a stream's segment is
+	// ranked last for that stream (default 30 s).
 	Suspend time.Duration
-	Logger  *slog.Logger
+	// StreamTTL is how long a stream's state outlives its last segment
+	// (default 10 minutes).
+	StreamTTL time.Duration
+	Logger    *slog.Logger
 }
 
-type node struct {
-	url       string
-	client    *remote.Client
-	suspended time.Time // tried last until then
-	score     float64   // smoothed turnaround in seconds; lower is better
-	ok, fail  uint64
-}
-
-// Pool sends segments to orchestrators with failover.
-type Pool struct {
-	cfg   Config
-	log   *slog.Logger
-	mu    sync.Mutex
-	nodes []*node
-}
-
-// New builds a Pool over cfg.URLs.
-func New(cfg Config) (*Pool, error) {
-	if len(cfg.URLs) == 0 {
-		return nil, errors.New("netpool: no orchestrators")
+func (c *Config) setDefaults() error {
+	if len(c.URLs) == 0 && c.Webhook == "" {
+		return fmt.Errorf("%w: no orchestrators: give URLs or a Webhook", ErrInvalidConfig)
 	}
-	if cfg.Attempts <= 0 {
-		cfg.Attempts = 3
+	if c.MaxPrice != nil && c.MaxPrice.Sign() < 0 {
+		return fmt.Errorf("%w: negative MaxPrice %s", ErrInvalidConfig, c.MaxPrice)
 	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = 10 * time.Second
-	}
-	if cfg.Suspend <= 0 {
-		cfg.Suspend = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	p := &Pool{cfg: cfg, log: cfg.Logger}
-	for _, u := range cfg.URLs {
-		p.nodes = append(p.nodes, &node{url: u, client: &remote.Client{URL: u}})
-	}
-	return p, nil
-}
-
-// order ranks the nodes: not suspended first, then by turnaround score.
-func (p *Pool) order(now time.Time) []*node {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := append([]*node(nil), p.nodes...)
-	sort.SliceStable(out, func(i, j int) bool {
-		si, sj := now.Before(out[i].suspended), now.Before(out[j].suspended)
-		if si != sj {
-			return !si
-		}
-		return out[i].score < out[j].score
-	})
-	return out
-}
-
-// Transcode tries the best orchestrators in turn. Only the first attempt
-// streams the live input; later ones re-read the segment through Reopen.
-func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
-	var errs []error
-	for i, n := range p.order(time.Now()) {
-		if i >= p.cfg.Attempts || (i > 0 && job.Reopen == nil) {
-			break
-		}
-		attempt := job
-		if i > 0 {
-			attempt.Input = job.Reopen()
-		}
-		start := time.Now()
-		actx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
-		rends, err := n.client.Transcode(actx, attempt)
-		cancel()
-		if err == nil {
-			err = check(job, rends)
-		}
-		if err == nil {
-			p.record(n, time.Since(start), nil)
-			return rends, nil
-		}
-		p.record(n, 0, err)
-		p.log.Warn("orchestrator failed a segment; trying the next", "orchestrator", n.url, "seq", job.Seq, "err", err)
-		errs = append(errs, fmt.Errorf("%s: %w", n.url, err))
-		if ctx.Err() != nil {
-			break
+	if c.Webhook != "" {
+		if _, err := parseAddress(c.Webhook); err != nil {
+			return fmt.Errorf("%w: Webhook: %v", ErrInvalidConfig, err)
 		}
 	}
-	return nil, fmt.Errorf("%w: %w", ErrAllFailed, errors.Join(errs...))
-}
-
-// check rejects output of the wrong size: an orchestrator must make what
-// was asked.
-func check(job transcode.Job, rends []transcode.Rendition) error {
-	for _, r := range rends {
-		w, h := transcode.FitSize(r.Profile, job.SourceWidth, job.SourceHeight)
-		if r.Profile.IsSource() {
-			w, h = job.SourceWidth, job.SourceHeight
-		}
-		if r.Width != w || r.Height != h || len(r.Data) == 0 {
-			return fmt.Errorf("rendition %s is %dx%d (%d bytes), want %dx%d", r.Profile.Name, r.Width, r.Height, len(r.Data), w, h)
-		}
+	setDefault(&c.WebhookRefresh, DefaultWebhookRefresh)
+	setDefault(&c.Refresh, DefaultRefresh)
+	setDefault(&c.ProbeTimeout, DefaultProbeTimeout)
+	setDefault(&c.SegmentDuration, DefaultSegmentDuration)
+	setDefault(&c.AttemptTimeout, 2*c.SegmentDuration+2*time.Second)
+	setDefault(&c.Suspend, DefaultSuspend)
+	setDefault(&c.StreamTTL, DefaultStreamTTL)
+	if c.Attempts <= 0 {
+		c.Attempts = DefaultAttempts
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
 
-func (p *Pool) record(n *node, took time.Duration, err error) {
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Pool sends segments to orchestrators with per-stream stickiness and
+// failover. It is safe for concurrent use; several segments of one stream
+// may be in flight at once.
+type Pool struct {
+	cfg       Config
+	log       *slog.Logger
+	transport *http.Transport
+	http      *http.Client
+
+	ctx        context.Context // cancelled by Close
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	firstProbe chan struct{} // closed after the first discovery and probe round
+	closeOnce  sync.Once
+	inflight   sync.WaitGroup // Transcode calls; Add only under mu while !closed
+
+	mu         sync.Mutex
+	closed     bool
+	nodes      []*node // discovery order: static first, then webhook
+	byURL      map[string]*node
+	streams    map[string]*streamState
+	lastPrune  time.Time
+	webhookErr string // the webhook's current failure; "" while it answers
+	// webhookSkipped is the last answer's skipped entries, to log changes.
+	webhookSkipped string
+}
+
+var _ transcode.Transcoder = (*Pool)(nil)
+
+// New builds a Pool and starts its discovery: the webhook is read and every
+// orchestrator probed in the background, so New returns at once. Close stops
+// it.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	if def, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = def.Clone()
+	}
+	// Several segments go to one orchestrator at once; keep their
+	// connections rather than redial each time.
+	tr.MaxIdleConnsPerHost = 16
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{cfg: cfg, log: cfg.Logger, transport: tr, http: &http.Client{Transport: tr},
+		ctx: ctx, cancel: cancel, firstProbe: make(chan struct{}),
+		byURL: map[string]*node{}, streams: map[string]*streamState{}}
+	for _, raw := range cfg.URLs {
+		u, err := parseAddress(raw)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("%w: URLs: %v", ErrInvalidConfig, err)
+		}
+		if p.byURL[u] == nil {
+			p.addNode(u, originStatic)
+		}
+	}
+	p.wg.Go(p.run)
+	return p, nil
+}
+
+// Close stops discovery and probing, cancels segments in flight, and
+// returns once every goroutine the pool started and every Transcode call
+// has ended. It is idempotent; Transcode fails with ErrClosed afterwards.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.cancel()
+		p.wg.Wait()
+		p.inflight.Wait()
+		p.transport.CloseIdleConnections()
+	})
+	return nil
+}
+
+// enter counts a Transcode call in, unless the pool is closed.
+func (p *Pool) enter() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err != nil {
-		n.fail++
-		n.suspended = time.Now().Add(p.cfg.Suspend)
-		return
+	if p.closed {
+		return false
 	}
-	n.ok++
-	if n.score == 0 {
-		n.score = took.Seconds()
-	} else {
-		n.score = 0.8*n.score + 0.2*took.Seconds()
+	p.inflight.Add(1)
+	return true
+}
+
+// run reads the webhook and probes every orchestrator at start, then
+// repeats each on its own period until Close.
+func (p *Pool) run() {
+	if p.cfg.Webhook != "" {
+		p.refreshWebhook(p.ctx) // its new nodes are probed just below
 	}
+	p.probeAll(p.ctx, p.nodeList())
+	close(p.firstProbe)
+	probe := time.NewTicker(p.cfg.Refresh)
+	defer probe.Stop()
+	var hookC <-chan time.Time
+	if p.cfg.Webhook != "" {
+		hook := time.NewTicker(p.cfg.WebhookRefresh)
+		defer hook.Stop()
+		hookC = hook.C
+	}
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-probe.C:
+			p.probeAll(p.ctx, p.nodeList())
+		case <-hookC:
+			p.probeAll(p.ctx, p.refreshWebhook(p.ctx))
+		}
+	}
+}
+
+// nodeList returns the known orchestrators in discovery order.
+func (p *Pool) nodeList() []*node {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*node(nil), p.nodes...)
 }

@@ -1,7 +1,8 @@
 // Package orchestrator is castnet's orchestrator role (O): it sells
 // transcoding. It advertises what it can do and at what price, and
-// transcodes the segments broadcasters stream to it. Payment checks and
-// remote transcoders come later; today it transcodes locally.
+// transcodes the segments broadcasters stream to it, either with its own
+// ffmpeg or through the transcoder nodes registered with it (see the
+// dispatch package). Payment checks come later.
 package orchestrator
 
 import (
@@ -19,11 +20,25 @@ import (
 // docs/protocol.md.
 const ProtocolVersion = "castnet/2"
 
-// Config configures an orchestrator.
+// Workers is a transcoder whose capacity comes and goes, such as a pool of
+// registered transcoder nodes. It serves its own endpoints and state.
+type Workers interface {
+	transcode.Transcoder
+	Capacity() int
+	Free() int
+	// Handler serves the workers' endpoints (transcoder sessions, jobs).
+	Handler() http.Handler
+	// Snapshot is the workers' state for GET /api/transcoders.
+	Snapshot() any
+}
+
+// Config configures an orchestrator: either Transcoder with a fixed
+// Capacity (local ffmpeg), or Workers.
 type Config struct {
 	Transcoder transcode.Transcoder
-	// Capacity is how many segments it transcodes at once.
+	// Capacity is how many segments Transcoder takes at once.
 	Capacity int
+	Workers  Workers
 	// PricePerPixel is its price in wei per output pixel.
 	PricePerPixel int64
 	Logger        *slog.Logger
@@ -37,6 +52,9 @@ type Info struct {
 	Free          int      `json:"free"`
 	PricePerPixel string   `json:"price_per_pixel"` // wei, decimal string (may exceed 2^53)
 	MaxDimension  int      `json:"max_dimension"`
+	// Transcode is "local" (ffmpeg on the orchestrator) or "remote"
+	// (registered transcoder nodes).
+	Transcode string `json:"transcode"`
 }
 
 // Orchestrator serves the transcode endpoint and its info.
@@ -46,10 +64,14 @@ type Orchestrator struct {
 	seg *remote.Handler
 }
 
+// remoteSlots bounds concurrent requests in remote mode, where the workers
+// refuse what they cannot take (503) themselves.
+const remoteSlots = 1024
+
 // New builds an orchestrator.
 func New(cfg Config) (*Orchestrator, error) {
-	if cfg.Transcoder == nil {
-		return nil, errors.New("orchestrator: Transcoder is required")
+	if (cfg.Transcoder == nil) == (cfg.Workers == nil) {
+		return nil, errors.New("orchestrator: give either a Transcoder or Workers")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -60,26 +82,44 @@ func New(cfg Config) (*Orchestrator, error) {
 	if cfg.PricePerPixel < 0 {
 		return nil, errors.New("orchestrator: negative price")
 	}
-	return &Orchestrator{cfg: cfg, log: cfg.Logger,
-		seg: remote.NewHandler(remote.HandlerConfig{Transcoder: cfg.Transcoder, Capacity: cfg.Capacity, Logger: cfg.Logger})}, nil
+	hc := remote.HandlerConfig{Transcoder: cfg.Transcoder, Capacity: cfg.Capacity, Logger: cfg.Logger}
+	if cfg.Workers != nil {
+		hc.Transcoder, hc.Capacity = cfg.Workers, remoteSlots
+	}
+	return &Orchestrator{cfg: cfg, log: cfg.Logger, seg: remote.NewHandler(hc)}, nil
 }
 
 // Info reports the orchestrator's offer and free capacity.
 func (o *Orchestrator) Info() Info {
-	return Info{Protocol: ProtocolVersion, Codecs: []string{"h264"}, Capacity: o.cfg.Capacity,
-		Free: o.seg.Free(), PricePerPixel: itoa(o.cfg.PricePerPixel), MaxDimension: transcode.MaxDimension}
+	in := Info{Protocol: ProtocolVersion, Codecs: []string{"h264"}, Capacity: o.cfg.Capacity,
+		Free: o.seg.Free(), PricePerPixel: itoa(o.cfg.PricePerPixel), MaxDimension: transcode.MaxDimension,
+		Transcode: "local"}
+	if w := o.cfg.Workers; w != nil {
+		in.Capacity, in.Free, in.Transcode = w.Capacity(), w.Free(), "remote"
+	}
+	return in
 }
 
-// Handler serves POST /v1/transcode and GET /api/info.
+// Handler serves POST /v1/transcode and GET /api/info, and with Workers
+// their endpoints and GET /api/transcoders.
 func (o *Orchestrator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(remote.Path, o.seg)
-	mux.Handle("GET /api/info", httpx.Handle(o.log, func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("GET /api/info", o.json(func() any { return o.Info() }))
+	if w := o.cfg.Workers; w != nil {
+		mux.Handle("/v1/transcoders/", w.Handler())
+		mux.Handle("/v1/jobs/", w.Handler())
+		mux.Handle("GET /api/transcoders", o.json(w.Snapshot))
+	}
+	return mux
+}
+
+func (o *Orchestrator) json(v func() any) http.Handler {
+	return httpx.Handle(o.log, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
-		return json.NewEncoder(w).Encode(o.Info())
-	}))
-	return mux
+		return json.NewEncoder(w).Encode(v())
+	})
 }
 
 func itoa(v int64) string {

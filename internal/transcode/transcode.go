@@ -57,6 +57,11 @@ type Job struct {
 	// is also an io.Closer, the job owns it and closes it when it ends, which
 	// is how a Read blocked on a stalled producer is released.
 	Input io.Reader
+	// InputDone, when set, is closed once Input has all its bytes (the
+	// segment is cut). Deadlines meant for the work after the segment's end
+	// start there, so a publisher that stalls mid-segment is not blamed on
+	// the transcoder.
+	InputDone <-chan struct{}
 	// Reopen, when set, returns a new reader over the same segment from its
 	// first byte (it may still be growing). A transcoder that fails over to
 	// another node reads the segment again through it.

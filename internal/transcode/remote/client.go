@@ -62,6 +62,9 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	}
 	req.Header.Set("Content-Type", "video/mp2t")
 	req.Header.Set(HeaderSeq, strconv.FormatUint(job.Seq, 10))
+	if job.Stream != "" {
+		req.Header.Set(HeaderStream, job.Stream)
+	}
 	req.Header.Set(HeaderSource, formatSize(job.SourceWidth, job.SourceHeight))
 	req.Header.Set(HeaderProfiles, profiles)
 	hc := c.HTTP

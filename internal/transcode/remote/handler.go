@@ -78,19 +78,28 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	rends, err := h.cfg.Transcoder.Transcode(r.Context(), job)
 	if err != nil {
-		if isTooLarge(err) {
+		if keepsItsStatus(err) {
 			return err
 		}
 		return fmt.Errorf("%w: segment %d: %v", ErrTranscode, job.Seq, err)
 	}
-	h.log.Info("segment transcoded", "seq", job.Seq, "renditions", len(rends), "took", time.Since(start).Round(time.Millisecond))
+	h.log.Info("segment transcoded", "stream", job.Stream, "seq", job.Seq, "renditions", len(rends), "took", time.Since(start).Round(time.Millisecond))
 	WriteRenditions(w, http.StatusOK, rends)
 	return nil
 }
 
-// isTooLarge reports whether err came from a body over the cap, which keeps
-// its own status (413) rather than being blamed on the media.
-func isTooLarge(err error) bool { return httpx.StatusOf(err) == http.StatusRequestEntityTooLarge }
+// keepsItsStatus reports whether err already says what went wrong in HTTP
+// terms — a body over the cap (413), a transcoder that rejected the media
+// (422), or no capacity now (503, so the sender goes elsewhere) — rather
+// than being blamed on the media.
+func keepsItsStatus(err error) bool {
+	switch httpx.StatusOf(err) {
+	case http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusServiceUnavailable,
+		http.StatusBadRequest:
+		return true
+	}
+	return false
+}
 
 func parseJob(r *http.Request) (transcode.Job, error) {
 	seq, err := strconv.ParseUint(r.Header.Get(HeaderSeq), 10, 64)
@@ -105,7 +114,11 @@ func parseJob(r *http.Request) (transcode.Job, error) {
 	if err != nil {
 		return transcode.Job{}, err
 	}
-	return transcode.Job{Seq: seq, Profiles: ps, SourceWidth: w, SourceHeight: hgt}, nil
+	stream := r.Header.Get(HeaderStream)
+	if err := checkNameChars(HeaderStream, stream, MaxStreamLabel); err != nil {
+		return transcode.Job{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	return transcode.Job{Stream: stream, Seq: seq, Profiles: ps, SourceWidth: w, SourceHeight: hgt}, nil
 }
 
 // WriteRenditions answers with one multipart/mixed part per rendition, each

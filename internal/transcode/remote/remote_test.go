@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/castnet/castnet/internal/httpx"
 
 	"github.com/castnet/castnet/internal/transcode"
 )
@@ -122,6 +125,11 @@ func TestRefusals(t *testing.T) {
 	if _, err := c.Transcode(context.Background(), job(1, "x", bad)); status(err) != 400 {
 		t.Errorf("unknown profile: %v", err)
 	}
+	badStream := job(1, "x", ladder)
+	badStream.Stream = "../../etc"
+	if _, err := c.Transcode(context.Background(), badStream); status(err) != 400 {
+		t.Errorf("stream label with a path in it: %v", err)
+	}
 	done := make(chan struct{})
 	go func() { _, _ = c.Transcode(context.Background(), job(99, "x", ladder)); close(done) }()
 	for h.Free() != 0 {
@@ -215,5 +223,34 @@ func TestRealFFmpegAcrossHTTP(t *testing.T) {
 	}
 	if len(rends) != 2 || rends[1].Width != 160 || rends[1].Height != 120 || len(rends[1].Data) == 0 || rends[1].Data[0] != 0x47 {
 		t.Fatalf("renditions: %d, %+v", len(rends), rends[len(rends)-1].Profile)
+	}
+}
+
+// TestTranscoderErrorsKeepTheirStatus: a transcoder behind the handler that
+// has no capacity (a remote orchestrator with no free transcoder) answers
+// 503 with Retry-After, so the broadcaster goes elsewhere; anything it does
+// not classify is blamed on the media (422).
+func TestTranscoderErrorsKeepTheirStatus(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{httpx.WithRetryAfter(ErrBusy, time.Second), http.StatusServiceUnavailable},
+		{fmt.Errorf("lost: %w", httpx.ErrUnavailable), http.StatusServiceUnavailable},
+		{errors.New("ffmpeg exploded"), http.StatusUnprocessableEntity},
+	} {
+		_, c := serve(t, transcoderFunc(func(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+			_, _ = io.Copy(io.Discard, job.Input)
+			return nil, tc.err
+		}), HandlerConfig{})
+		_, err := c.Transcode(context.Background(), transcode.Job{Seq: 1, Input: strings.NewReader("x"),
+			Profiles: ladder, SourceWidth: 640, SourceHeight: 360})
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != tc.want {
+			t.Errorf("%v: got %v, want %d", tc.err, err, tc.want)
+		}
+		if tc.want == http.StatusServiceUnavailable && se != nil && se.RetryAfter == "" && errors.Is(tc.err, ErrBusy) {
+			t.Errorf("%v: no Retry-After", tc.err)
+		}
 	}
 }

@@ -1,0 +1,242 @@
+package netpool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/castnet/castnet/internal/mpegts"
+	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
+)
+
+// The test segment: 2 s of 10 fps video starting at PTS 10 s.
+const (
+	srcStart  = 10 * time.Second
+	srcFrames = 20
+	srcFPS    = 10
+)
+
+const goodInfo = `{"protocol":"castnet/2","codecs":["h264"],"capacity":4,"free":4,"price_per_pixel":"0","max_dimension":7680}`
+
+// makeTS muxes frames of fake H.264 at fps from start: enough for the
+// demuxer, which reads timestamps and not pictures. Writing to memory
+// cannot fail, so errors panic.
+func makeTS(start time.Duration, frames, fps int) []byte {
+	var buf bytes.Buffer
+	m := mpegts.NewMuxer(&buf, mpegts.MuxerConfig{Video: true})
+	if err := m.WriteTables(); err != nil {
+		panic(err)
+	}
+	for i := range frames {
+		pts := start + time.Duration(i)*time.Second/time.Duration(fps)
+		nal := byte(0x41) // non-IDR slice
+		if i == 0 {
+			nal = 0x65
+		}
+		if err := m.WriteVideo(pts, pts, i == 0, []byte{0, 0, 0, 1, nal, byte(i), 0x80}); err != nil {
+			panic(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// segJob is segment seq of stream, with one rung below the 720p source.
+func segJob(stream string, seq uint64) transcode.Job {
+	data := makeTS(srcStart, srcFrames, srcFPS)
+	return transcode.Job{Stream: stream, Seq: seq, Input: bytes.NewReader(data),
+		Reopen:      func() io.Reader { return bytes.NewReader(data) },
+		Profiles:    transcode.Ladder([]transcode.Profile{{Name: "360p", Width: 640, Height: 360, Bitrate: 700_000, FPS: 30}}, 1280, 720),
+		SourceWidth: 1280, SourceHeight: 720}
+}
+
+type transcoderFunc func(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error)
+
+func (f transcoderFunc) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+	return f(ctx, job)
+}
+
+// fakeNode is an orchestrator-like server: remote.NewHandler over a fake
+// transcoder that behaves as its mode says, and an /api/info serving info.
+type fakeNode struct {
+	URL    string
+	calls  atomic.Int32 // segments received
+	probes atomic.Int32
+	mode   atomic.Value // string
+	info   atomic.Value // string; "" answers 500, "hang" never answers
+	delay  atomic.Int64 // added to every answer
+}
+
+// startNode starts a fakeNode in mode with goodInfo.
+func startNode(t *testing.T, mode string) *fakeNode {
+	t.Helper()
+	n := &fakeNode{}
+	n.mode.Store(mode)
+	n.info.Store(goodInfo)
+	mux := http.NewServeMux()
+	mux.Handle(remote.Path, remote.NewHandler(remote.HandlerConfig{Transcoder: transcoderFunc(n.transcode), Capacity: 8}))
+	mux.HandleFunc("GET /api/info", n.serveInfo)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	n.URL = srv.URL
+	return n
+}
+
+func (n *fakeNode) setMode(m string)         { n.mode.Store(m) }
+func (n *fakeNode) setInfo(s string)         { n.info.Store(s) }
+func (n *fakeNode) count() int               { return int(n.calls.Load()) }
+func (n *fakeNode) setDelay(d time.Duration) { n.delay.Store(int64(d)) }
+
+func (n *fakeNode) serveInfo(w http.ResponseWriter, r *http.Request) {
+	n.probes.Add(1)
+	switch info := n.info.Load().(string); info {
+	case "":
+		http.Error(w, "broken", http.StatusInternalServerError)
+	case "hang":
+		<-r.Context().Done()
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, info)
+	}
+}
+
+func (n *fakeNode) transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+	n.calls.Add(1)
+	in, err := io.ReadAll(job.Input)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(time.Duration(n.delay.Load())):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	mode := n.mode.Load().(string)
+	data := in
+	switch mode {
+	case "hang":
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case "fail":
+		return nil, errors.New("ffmpeg exploded\n[h264] second line of stderr")
+	case "garbage":
+		data = bytes.Repeat([]byte("not a transport stream "), 100)
+	case "truncated":
+		data = in[:len(in)*2/5]
+	case "empty-ts":
+		data = makeTS(srcStart, 0, srcFPS)
+	case "short":
+		data = makeTS(srcStart, srcFrames/2, srcFPS)
+	case "shifted":
+		data = makeTS(srcStart+time.Second, srcFrames, srcFPS)
+	}
+	var out []transcode.Rendition
+	for i, p := range job.Profiles {
+		if mode == "missing" && i == len(job.Profiles)-1 {
+			break
+		}
+		w, h := transcode.FitSize(p, job.SourceWidth, job.SourceHeight)
+		if mode == "wrong-size" {
+			w, h = job.SourceWidth, job.SourceHeight
+		}
+		out = append(out, transcode.Rendition{Profile: p, Width: w, Height: h, Data: data})
+	}
+	return out, nil
+}
+
+// newPool builds a Pool closed at the end of the test and waits for its
+// first probe round, so that rankings start from known info.
+func newPool(t *testing.T, cfg Config) *Pool {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	select {
+	case <-p.firstProbe:
+	case <-time.After(10 * time.Second):
+		t.Fatal("first probe round did not end")
+	}
+	return p
+}
+
+// urls returns the nodes' URLs.
+func urls(ns ...*fakeNode) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.URL)
+	}
+	return out
+}
+
+// mustTranscode sends segment seq of stream and fails the test on error.
+func mustTranscode(t *testing.T, p *Pool, stream string, seq uint64) {
+	t.Helper()
+	rends, err := p.Transcode(context.Background(), segJob(stream, seq))
+	if err != nil {
+		t.Fatalf("stream %s segment %d: %v", stream, seq, err)
+	}
+	if len(rends) != 2 {
+		t.Fatalf("stream %s segment %d: %d renditions", stream, seq, len(rends))
+	}
+}
+
+// state returns the snapshot of the node at u.
+func state(t *testing.T, p *Pool, u string) NodeState {
+	t.Helper()
+	for _, s := range p.Snapshot() {
+		if s.URL == u {
+			return s
+		}
+	}
+	t.Fatalf("%s not in the snapshot", u)
+	return NodeState{}
+}
+
+// logBuf collects a logger's lines for tests to count.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// count returns how many lines contain every one of subs.
+func (l *logBuf) count(subs ...string) int {
+	n := 0
+	for line := range strings.Lines(l.String()) {
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(line, s)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+func newLog() (*slog.Logger, *logBuf) {
+	lb := &logBuf{}
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+}

@@ -1,0 +1,205 @@
+package transcoder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
+)
+
+// errCanceled is the cause of a job the orchestrator cancelled.
+var errCanceled = errors.New("cancelled by the orchestrator")
+
+// FailureClass decides whom a failed job blames, for the Castnet-Failure
+// header:
+//
+//   - remote.FailureTranscoder when reading the input from the orchestrator
+//     failed (transcode.ErrInput: a broken connection, another transcoder
+//     may read it whole) and for every failure of this node rather than of
+//     ffmpeg on the media (ffmpeg missing, closed, temp dir, network);
+//   - remote.FailureInput when the job itself is unusable
+//     (transcode.ErrInvalidJob, transcode.ErrInvalidProfile) or ffmpeg ran
+//     and failed (transcode.ErrFFmpeg): undecodable or garbage media fails
+//     the same way on every transcoder, so moving it would only waste time.
+//
+// ErrInput is checked first: ffmpeg fed a cut stream may fail too, and the
+// cut is the cause.
+func FailureClass(err error) string {
+	switch {
+	case errors.Is(err, transcode.ErrInput):
+		return remote.FailureTranscoder
+	case errors.Is(err, transcode.ErrInvalidJob), errors.Is(err, transcode.ErrInvalidProfile),
+		errors.Is(err, transcode.ErrFFmpeg):
+		return remote.FailureInput
+	}
+	return remote.FailureTranscoder
+}
+
+// jobSet is one session's jobs in flight.
+type jobSet struct {
+	n  *Node
+	mu sync.Mutex
+	// running maps a job id to the cancel of its context.
+	running map[string]context.CancelCauseFunc
+	wg      sync.WaitGroup
+}
+
+func newJobSet(n *Node) *jobSet {
+	return &jobSet{n: n, running: map[string]context.CancelCauseFunc{}}
+}
+
+// start runs a dispatched job in its own goroutine, under the session's
+// context so a lost link cancels it. A job beyond the capacity offered is
+// the orchestrator's mistake; it is refused as a transcoder failure so the
+// job moves on at once.
+func (js *jobSet) start(sctx context.Context, ev remote.Event) {
+	n := js.n
+	js.mu.Lock()
+	if _, dup := js.running[ev.Job]; dup {
+		js.mu.Unlock()
+		n.log.Warn("ignoring a repeated job", "job", ev.Job, "stream", ev.Stream, "seq", ev.Seq)
+		return
+	}
+	js.wg.Add(1)
+	if len(js.running) >= n.cfg.Capacity {
+		js.mu.Unlock()
+		n.log.Warn("job over capacity refused", "job", ev.Job, "stream", ev.Stream, "seq", ev.Seq)
+		go func() {
+			defer js.wg.Done()
+			n.report(sctx, ev.Job, remote.FailureTranscoder, fmt.Sprintf("over capacity (%d)", n.cfg.Capacity))
+		}()
+		return
+	}
+	ctx, cancel := context.WithCancelCause(sctx)
+	js.running[ev.Job] = cancel
+	js.mu.Unlock()
+	n.update(func(s *Status) { s.Busy++ })
+	go func() {
+		defer js.wg.Done()
+		defer js.finish(ev.Job)
+		n.run(ctx, ev)
+	}()
+}
+
+func (js *jobSet) finish(id string) {
+	js.mu.Lock()
+	cancel := js.running[id]
+	delete(js.running, id)
+	js.mu.Unlock()
+	cancel(nil)
+	js.n.update(func(s *Status) { s.Busy-- })
+}
+
+// cancel stops job id if it is running here.
+func (js *jobSet) cancel(id string) {
+	js.mu.Lock()
+	cancel := js.running[id]
+	js.mu.Unlock()
+	if cancel != nil {
+		cancel(errCanceled)
+	}
+}
+
+// stop cancels every job with cause and waits for them.
+func (js *jobSet) stop(cause error) {
+	js.mu.Lock()
+	for _, cancel := range js.running {
+		cancel(cause)
+	}
+	js.mu.Unlock()
+	js.wg.Wait()
+}
+
+// run does one job: input, transcode, then result or failure. A job whose
+// context ended (cancelled, or the link lost) reports nothing: the
+// orchestrator has stopped waiting for this dispatch.
+func (n *Node) run(ctx context.Context, ev remote.Event) {
+	log := n.log.With("job", ev.Job, "stream", ev.Stream, "seq", ev.Seq)
+	start := time.Now()
+	rends, err := n.transcode(ctx, ev)
+	if err == nil {
+		err = n.post(ctx, ev.Job, rends)
+		if err != nil {
+			err = fmt.Errorf("posting result: %w", err)
+		}
+	} else if ctx.Err() == nil {
+		class := FailureClass(err)
+		n.report(ctx, ev.Job, class, err.Error())
+		err = fmt.Errorf("%s failure: %w", class, err)
+	}
+	switch {
+	case ctx.Err() != nil:
+		log.Info("job stopped", "reason", context.Cause(ctx))
+	case err != nil:
+		n.update(func(s *Status) { s.JobsFailed++ })
+		log.Warn("job failed", "err", err)
+	default:
+		n.update(func(s *Status) { s.JobsDone++ })
+		log.Info("job done", "renditions", len(rends), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// transcode streams the job's input from the orchestrator into the local
+// transcoder as it arrives.
+func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rendition, error) {
+	req, err := n.request(ctx, http.MethodGet, remote.JobInputPath(ev.Job), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.cfg.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: fetching: %w", transcode.ErrInput, err)
+	}
+	defer resp.Body.Close() // the Transcoder closes it too; twice is harmless
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching input: %w", statusError(resp))
+	}
+	return n.cfg.Transcoder.Transcode(ctx, transcode.Job{Stream: ev.Stream, Seq: ev.Seq, Input: resp.Body,
+		Profiles: ev.Profiles, SourceWidth: ev.SourceWidth, SourceHeight: ev.SourceHeight})
+}
+
+// post sends the renditions in the castnet/2 multipart format.
+func (n *Node) post(ctx context.Context, id string, rends []transcode.Rendition) error {
+	ct, body := remote.EncodeRenditions(rends)
+	return n.send(ctx, remote.JobResultPath(id), ct, bytes.NewReader(body), nil)
+}
+
+// report tells the orchestrator a job failed. Its own failure is only
+// logged: the orchestrator treats the silence as a lost job in the end.
+func (n *Node) report(ctx context.Context, id, class, reason string) {
+	hdr := http.Header{remote.HeaderFailure: {class}}
+	err := n.send(ctx, remote.JobFailurePath(id), "text/plain; charset=utf-8",
+		strings.NewReader(remote.TruncateReason(reason)), hdr)
+	if err != nil && ctx.Err() == nil {
+		n.log.Warn("reporting job failure failed", "job", id, "err", err)
+	}
+}
+
+// send POSTs body to path and expects 204.
+func (n *Node) send(ctx context.Context, path, contentType string, body io.Reader, hdr http.Header) error {
+	req, err := n.request(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := n.cfg.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return statusError(resp)
+	}
+	return nil
+}
