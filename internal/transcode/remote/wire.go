@@ -26,7 +26,7 @@ const Path = "/v1/transcode"
 // Request and part headers of the protocol.
 const (
 	HeaderSeq       = "Castnet-Seq"
-	HeaderStream    = "Castnet-Stream" // optional label: the broadcaster's stream name
+	HeaderStream    = "Castnet-Stream"   // optional label: the broadcaster's stream name
 	HeaderProfiles  = "Castnet-Profiles" // base64url(JSON list of transcode.Profile)
 	HeaderSource    = "Castnet-Source"   // WIDTHxHEIGHT of the input
 	HeaderRendition = "Castnet-Rendition"
