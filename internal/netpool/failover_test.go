@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
 )
 
 func TestBadOrchestratorFailsOverAndIsSuspendedForTheStream(t *testing.T) {
@@ -208,8 +211,8 @@ func TestConfigDefaults(t *testing.T) {
 		cfg  Config
 		want time.Duration
 	}{
-		{"attempt timeout is 2 segments + 2 s", Config{URLs: []string{"http://o"}}, 6 * time.Second},
-		{"it follows SegmentDuration", Config{URLs: []string{"http://o"}, SegmentDuration: time.Second}, 4 * time.Second},
+		{"attempt timeout is a segment + 1 s", Config{URLs: []string{"http://o"}}, 3 * time.Second},
+		{"it follows SegmentDuration", Config{URLs: []string{"http://o"}, SegmentDuration: time.Second}, 2 * time.Second},
 		{"an explicit one is kept", Config{URLs: []string{"http://o"}, AttemptTimeout: time.Second}, time.Second},
 	}
 	for _, tt := range tests {
@@ -276,5 +279,62 @@ func TestDeadlineRunsFromTheSegmentsEnd(t *testing.T) {
 	_, err := p.Transcode(context.Background(), slowJob("hung"))
 	if d := time.Since(start); !errors.Is(err, ErrTimeout) || d < cut+timeout || d > cut+timeout+time.Second {
 		t.Fatalf("hung node: %v after %v, want ErrTimeout after %v", err, d, cut+timeout)
+	}
+}
+
+// TestBusyOrchestratorIsWaitedForNotSuspended: a full orchestrator (503) is
+// not faulty. When every one is full the segment waits for a slot instead
+// of being published as source only, and the stream is not moved away.
+func TestBusyOrchestratorIsWaitedForNotSuspended(t *testing.T) {
+	mux := http.NewServeMux()
+	n := &fakeNode{}
+	n.mode.Store("ok")
+	n.info.Store(goodInfo)
+	n.setDelay(700 * time.Millisecond)
+	mux.Handle(remote.Path, remote.NewHandler(remote.HandlerConfig{Transcoder: transcoderFunc(n.transcode), Capacity: 1}))
+	mux.HandleFunc("GET /api/info", n.serveInfo)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	p := newPool(t, Config{URLs: []string{srv.URL}})
+	first := make(chan error, 1)
+	go func() { _, err := p.Transcode(context.Background(), segJob("a", 1)); first <- err }()
+	for n.count() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := p.Transcode(context.Background(), segJob("a", 2)); err != nil {
+		t.Fatalf("the second segment should have waited for the slot: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range p.Snapshot() {
+		if s.SegmentsFailed != 0 || len(s.SuspendedFor) != 0 {
+			t.Errorf("busy counted as a failure: %+v", s)
+		}
+	}
+}
+
+// TestFailureMovesTheStreamsOtherSegmentsAtOnce: when a node fails one of
+// a stream's segments, the stream's other segments in flight there are
+// moved at once instead of each waiting out its own deadline.
+func TestFailureMovesTheStreamsOtherSegmentsAtOnce(t *testing.T) {
+	const timeout, gap = time.Second, 600 * time.Millisecond
+	h, g := startNode(t, "hang"), startNode(t, "ok")
+	p := newPool(t, Config{URLs: urls(h, g), AttemptTimeout: timeout})
+	start := time.Now()
+	first := make(chan error, 1)
+	go func() { _, err := p.Transcode(context.Background(), segJob("a", 1)); first <- err }()
+	time.Sleep(gap)
+	if _, err := p.Transcode(context.Background(), segJob("a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > timeout+gap-150*time.Millisecond {
+		t.Errorf("the second segment waited out its own deadline: done %v after the first began", d)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if h.count() != 2 || g.count() != 2 {
+		t.Errorf("hung node got %d, good node %d; want 2 and 2", h.count(), g.count())
 	}
 }

@@ -25,6 +25,9 @@ var (
 	ErrClosed = fmt.Errorf("netpool: %w", transcode.ErrClosed)
 	// ErrTimeout means an orchestrator did not answer within AttemptTimeout.
 	ErrTimeout = errors.New("orchestrator timed out")
+	// ErrAbandoned means an attempt was given up because its orchestrator
+	// had just failed another segment of the same stream.
+	ErrAbandoned = errors.New("abandoned: the orchestrator failed another segment of this stream")
 	// ErrBadOutput means an orchestrator answered with renditions that are
 	// not what was asked: missing, wrongly sized, undecodable, or not
 	// covering the source's time span.
@@ -73,8 +76,8 @@ type Config struct {
 	// Attempts is how many orchestrators one segment may try (default 3).
 	Attempts int
 	// AttemptTimeout bounds one attempt from the end of its segment
-	// (Job.InputDone; from the start without it), default 2 ×
-	// SegmentDuration + 2 s:
+	// (Job.InputDone; from the start without it), default SegmentDuration
+	// + 1 s, several times a healthy node's turnaround after the end:
 	// a hung orchestrator is abandoned in time for the next to finish the
 	// segment.
 	AttemptTimeout time.Duration
@@ -106,7 +109,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.Refresh, DefaultRefresh)
 	setDefault(&c.ProbeTimeout, DefaultProbeTimeout)
 	setDefault(&c.SegmentDuration, DefaultSegmentDuration)
-	setDefault(&c.AttemptTimeout, 2*c.SegmentDuration+2*time.Second)
+	setDefault(&c.AttemptTimeout, c.SegmentDuration+time.Second)
 	setDefault(&c.Suspend, DefaultSuspend)
 	setDefault(&c.StreamTTL, DefaultStreamTTL)
 	if c.Attempts <= 0 {

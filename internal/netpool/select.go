@@ -2,6 +2,7 @@ package netpool
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -16,6 +17,14 @@ type streamState struct {
 	scored    bool
 	suspended map[string]time.Time // node URL → end of its suspension for this stream
 	lastSeen  time.Time
+	running   map[*running]struct{} // attempts in flight
+}
+
+// running is an attempt in flight, which a failure of its node for the same
+// stream abandons.
+type running struct {
+	url    string
+	cancel context.CancelCauseFunc
 }
 
 func (s *streamState) isSuspended(u string, now time.Time) bool {
@@ -128,7 +137,7 @@ func (p *Pool) moveStream(job transcode.Job, st *streamState, n *node, why strin
 func (p *Pool) stream(name string, now time.Time) *streamState {
 	st := p.streams[name]
 	if st == nil {
-		st = &streamState{suspended: map[string]time.Time{}}
+		st = &streamState{suspended: map[string]time.Time{}, running: map[*running]struct{}{}}
 		p.streams[name] = st
 	}
 	st.lastSeen = now
@@ -184,5 +193,27 @@ func (p *Pool) failedSegment(job transcode.Job, n *node, now time.Time) {
 	n.recordOutcome(true)
 	if st := p.streams[job.Stream]; st != nil {
 		st.suspended[n.url] = now.Add(p.cfg.Suspend)
+		// The stream's other segments there are likely lost the same way:
+		// move them now rather than at their own deadlines.
+		for r := range st.running {
+			if r.url == n.url {
+				r.cancel(ErrAbandoned)
+			}
+		}
+	}
+}
+
+// track registers an attempt of job's stream at n until the returned func
+// is called.
+func (p *Pool) track(job transcode.Job, n *node, cancel context.CancelCauseFunc) func() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stream(job.Stream, time.Now())
+	r := &running{url: n.url, cancel: cancel}
+	st.running[r] = struct{}{}
+	return func() {
+		p.mu.Lock()
+		delete(st.running, r)
+		p.mu.Unlock()
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
 )
 
 // Transcode sends the segment to the stream's orchestrator, failing over
@@ -38,42 +40,88 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 			return nil, ErrClosed
 		}
 	}
-	order, left := p.plan(job, time.Now())
-	fail := &failures{stream: job.Stream, seq: job.Seq, errs: left}
+	fail := &failures{stream: job.Stream, seq: job.Seq}
 	src := &sourceSpan{job: job}
-	for i, n := range order {
-		if i >= p.cfg.Attempts || (i > 0 && job.Reopen == nil) {
+	tries, known := 0, 0 // attempts that failed on their merits; orchestrators eligible
+	for round := 0; round < busyRounds; round++ {
+		order, left := p.plan(job, time.Now())
+		if round == 0 {
+			fail.errs, known = append(fail.errs, left...), len(order)
+		}
+		busy := false
+		for _, n := range order {
+			if tries >= p.cfg.Attempts || (used && job.Reopen == nil) {
+				break
+			}
+			in := job.Input
+			if used {
+				in = job.Reopen()
+			}
+			used = true
+			rends, lat, err := p.attempt(ctx, n, job, in, src)
+			if err == nil {
+				p.succeeded(job, n, lat, time.Now())
+				return rends, nil
+			}
+			fail.errs = append(fail.errs, fmt.Errorf("%s: %w", n.url, err))
+			if ctx.Err() != nil || p.ctx.Err() != nil {
+				return nil, p.closedOr(fail) // our deadline or Close, not the node's fault
+			}
+			if isBusy(err) {
+				// Full is not faulty: no suspension, and another round
+				// may find a slot free.
+				busy = true
+				p.log.Debug("orchestrator busy; trying the next", "stream", job.Stream, "seq", job.Seq, "orchestrator", n.url)
+				continue
+			}
+			tries++
+			p.failedSegment(job, n, time.Now())
+			p.log.Warn("orchestrator failed a segment; suspended for this stream", "stream", job.Stream,
+				"seq", job.Seq, "orchestrator", n.url, "attempt", tries, "suspend", p.cfg.Suspend, "err", err)
+		}
+		if !busy || tries >= p.cfg.Attempts || job.Reopen == nil || !p.sleep(ctx, busyWait) {
 			break
 		}
-		in := job.Input
-		if i > 0 {
-			in = job.Reopen()
-		}
-		used = true
-		rends, lat, err := p.attempt(ctx, n, job, in, src)
-		if err == nil {
-			p.succeeded(job, n, lat, time.Now())
-			return rends, nil
-		}
-		fail.errs = append(fail.errs, fmt.Errorf("%s: %w", n.url, err))
-		if ctx.Err() != nil || p.ctx.Err() != nil {
-			break // our deadline or Close, not the node's fault
-		}
-		p.failedSegment(job, n, time.Now())
-		next := "none"
-		if i+1 < len(order) && i+1 < p.cfg.Attempts && job.Reopen != nil {
-			next = order[i+1].url
-		}
-		p.log.Warn("orchestrator failed a segment; suspended for this stream", "stream", job.Stream,
-			"seq", job.Seq, "orchestrator", n.url, "attempt", i+1, "next", next, "suspend", p.cfg.Suspend, "err", err)
 	}
-	if len(order) == 0 && len(left) == 0 {
+	if known == 0 && len(fail.errs) == 0 {
 		fail.errs = append(fail.errs, errors.New("no orchestrators known"))
 	}
-	if p.ctx.Err() != nil {
-		fail.errs = append(fail.errs, ErrClosed)
+	return nil, p.closedOr(fail)
+}
+
+// Every orchestrator busy: wait busyWait and try again, at most busyRounds
+// rounds in all.
+const (
+	busyRounds = 4
+	busyWait   = 500 * time.Millisecond
+)
+
+// isBusy reports whether err is an orchestrator's 503: no free slot now.
+func isBusy(err error) bool {
+	var se *remote.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusServiceUnavailable
+}
+
+// sleep waits d unless ctx or the pool ends first; it reports whether it
+// waited it out.
+func (p *Pool) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-p.ctx.Done():
 	}
-	return nil, fail
+	return false
+}
+
+// closedOr adds ErrClosed to f when Close cut the segment short.
+func (p *Pool) closedOr(f *failures) error {
+	if p.ctx.Err() != nil {
+		f.errs = append(f.errs, ErrClosed)
+	}
+	return f
 }
 
 // attempt sends the segment to one node and checks the answer. It returns
@@ -83,6 +131,7 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	defer cancel(nil)
 	defer context.AfterFunc(p.ctx, func() { cancel(ErrClosed) })()
 	defer startDeadline(job.InputDone, p.cfg.AttemptTimeout, func() { cancel(ErrTimeout) })()
+	defer p.track(job, n, cancel)()
 	if c, ok := in.(io.Closer); ok {
 		defer c.Close() // the job owns its input (transcode.Job)
 	}
@@ -95,6 +144,9 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	if err != nil {
 		if errors.Is(context.Cause(actx), ErrTimeout) && ctx.Err() == nil {
 			return nil, 0, fmt.Errorf("%w %v after the segment's end: %w", ErrTimeout, p.cfg.AttemptTimeout, err)
+		}
+		if cause := context.Cause(actx); errors.Is(cause, ErrAbandoned) && ctx.Err() == nil {
+			return nil, 0, cause
 		}
 		return nil, 0, err
 	}
