@@ -60,9 +60,14 @@
 //
 // # Failover
 //
-// A segment makes at most Attempts attempts, each bounded by AttemptTimeout.
-// An attempt fails on a transport error, a status other than 200, the
-// timeout, or bad output: a missing, unrequested or wrongly sized rendition,
+// A segment makes at most Attempts attempts, each bounded by AttemptTimeout
+// counted from the segment's end (Job.InputDone): a live segment streams for
+// as long as its publisher takes, which is not the orchestrator's fault.
+// An orchestrator that answers 503 is full, not faulty: it is skipped
+// without suspension, and when every one is full the segment waits half a
+// second and tries again (4 rounds at most) rather than go out as source
+// only. An attempt fails on a transport error, another status than 200,
+// the timeout, or bad output: a missing, unrequested or wrongly sized rendition,
 // a hash mismatch, or a rendition whose video does not demux cleanly, has
 // no frame with a PTS, or does not line up with the source: renditions keep
 // the input's timestamps, so the first video PTS must be within 100 ms of
@@ -71,7 +76,9 @@
 // Job.Reopen once an answer is in; without Reopen only the renditions'
 // soundness is checked. The failed orchestrator is suspended for that stream for
 // Suspend — ranked last for it, while other streams may go on using it — and
-// the failure counts in its recent failure ratio. When every attempt fails,
+// the failure counts in its recent failure ratio. The stream's other
+// segments in flight there are abandoned at once (ErrAbandoned) and move
+// on too, instead of each waiting out its own deadline. When every attempt fails,
 // Transcode returns an error wrapping ErrAllFailed that names each
 // orchestrator's reason.
 //
