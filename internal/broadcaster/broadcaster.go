@@ -69,7 +69,9 @@ func New(cfg Config) (*Broadcaster, error) {
 		cfg.TranscodeTimeout = 10*cfg.Segment + 20*time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 3
+		// Room for a failover: segments moved off an orchestrator that hung
+		// are redone while the next ones are cut.
+		cfg.MaxInFlight = 4
 	}
 	if cfg.Profiles == nil {
 		cfg.Profiles = transcode.DefaultLadder()

@@ -84,7 +84,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		fs.StringVar(&maxPrice, "max-price", "", "most to pay per output pixel, in wei (default: no limit)")
 		fs.BoolVar(&d.WholeUpload, "upload-whole", false, "benchmarking only: upload each segment after it is complete instead of streaming it")
 	} else {
-		fs.IntVar(&d.Capacity, "capacity", 0, "segments the built-in transcoder works on at once; beyond it a segment is published as source only (default: 3 per -max-streams, up to 64)")
+		fs.IntVar(&d.Capacity, "capacity", 0, "segments the built-in transcoder works on at once; beyond it a segment is published as source only (default: 4 per -max-streams, up to 64)")
 	}
 	fs.SetOutput(out)
 	fs.StringVar(&d.HTTPAddr, "http", "127.0.0.1:8935", "HTTP address for pages, WHIP, HLS and the API")
@@ -155,10 +155,10 @@ func (d *Dev) finish() error {
 	}
 	if d.Role == "dev" && d.Capacity == 0 {
 		// Enough for every stream's segments in flight (the broadcaster
-		// allows 3), so capacity is never what a bad publisher exhausts.
+		// allows 4), so capacity is never what a bad publisher exhausts.
 		d.Capacity = 64
 		if d.MaxStreams > 0 {
-			d.Capacity = min(64, 3*d.MaxStreams)
+			d.Capacity = min(64, 4*d.MaxStreams)
 		}
 	}
 	if d.Role == "dev" && (d.Capacity < 1 || d.Capacity > 64) {

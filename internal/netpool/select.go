@@ -203,6 +203,14 @@ func (p *Pool) failedSegment(job transcode.Job, n *node, now time.Time) {
 	}
 }
 
+// suspendedFor reports whether n is suspended for stream now.
+func (p *Pool) suspendedFor(stream string, n *node) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.streams[stream]
+	return st != nil && st.isSuspended(n.url, time.Now())
+}
+
 // track registers an attempt of job's stream at n until the returned func
 // is called.
 func (p *Pool) track(job transcode.Job, n *node, cancel context.CancelCauseFunc) func() {

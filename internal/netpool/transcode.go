@@ -49,9 +49,15 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 			fail.errs, known = append(fail.errs, left...), len(order)
 		}
 		busy := false
+		last := round == busyRounds-1
 		for _, n := range order {
 			if tries >= p.cfg.Attempts || (used && job.Reopen == nil) {
 				break
+			}
+			if busy && !last && p.suspendedFor(job.Stream, n) {
+				// A node that is merely full beats one that just failed
+				// this stream: wait for it rather than go to the bad one.
+				continue
 			}
 			in := job.Input
 			if used {

@@ -21,7 +21,9 @@ func TestFaultyOrchestratorIsRoutedAround(t *testing.T) {
 	for _, fault := range []string{"corrupt", "hang"} {
 		t.Run(fault, func(t *testing.T) {
 			bad, _, _ := startOrchestrator(t, "-fault", fault)
-			good, _, _ := startOrchestrator(t)
+			// Enough slots that the segments moved off the bad node at
+			// once are not refused for capacity.
+			good, _, _ := startOrchestrator(t, "-capacity", "4")
 			b := startRole(t, "broadcaster", "-orchestrators", bad+","+good, "-profiles", "testdata/small-ladder.json")
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
