@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
@@ -82,5 +81,4 @@ func (o *Orchestrator) Close() error {
 // workers adapts the transcoder pool to the orchestrator.
 type workers struct{ *dispatch.Pool }
 
-func (w workers) Snapshot() any         { return w.Pool.Snapshot() }
-func (w workers) Handler() http.Handler { return w.Pool.Handler() }
+func (w workers) Snapshot() any { return w.Pool.Snapshot() }

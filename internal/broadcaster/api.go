@@ -1,7 +1,6 @@
 package broadcaster
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -115,10 +114,6 @@ func (b *Broadcaster) Handler() http.Handler {
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return httpx.WriteJSON(w, v)
 }

@@ -1,8 +1,10 @@
 package httpx
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -90,5 +92,19 @@ func TestCORSPreflightSkipsHandler(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
 	if !called || rec.Header().Get("Access-Control-Expose-Headers") != "Location" {
 		t.Fatalf("actual request: called=%v %v", called, rec.Header())
+	}
+}
+
+func TestJSONServesTheCurrentValueUncached(t *testing.T) {
+	n := 0
+	h := JSON(slog.New(slog.DiscardHandler), func() any { n++; return map[string]int{"n": n} })
+	for want := 1; want <= 2; want++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		var got map[string]int
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got["n"] != want ||
+			rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-cache" {
+			t.Fatalf("request %d: %v %v %v", want, got, err, rec.Header())
+		}
 	}
 }

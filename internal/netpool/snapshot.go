@@ -1,7 +1,6 @@
 package netpool
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"time"
@@ -77,10 +76,6 @@ func (p *Pool) Snapshot() []NodeState {
 // Handler serves GET /api/orchestrators: the Snapshot as a JSON array.
 func (p *Pool) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/orchestrators", httpx.Handle(p.log, func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-cache")
-		return json.NewEncoder(w).Encode(p.Snapshot())
-	}))
+	mux.Handle("GET /api/orchestrators", httpx.JSON(p.log, func() any { return p.Snapshot() }))
 	return mux
 }

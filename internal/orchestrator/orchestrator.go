@@ -105,21 +105,14 @@ func (o *Orchestrator) Info() Info {
 func (o *Orchestrator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(remote.Path, o.seg)
-	mux.Handle("GET /api/info", o.json(func() any { return o.Info() }))
+	mux.Handle("GET /api/info", httpx.JSON(o.log, func() any { return o.Info() }))
 	if w := o.cfg.Workers; w != nil {
-		mux.Handle("/v1/transcoders/", w.Handler())
-		mux.Handle("/v1/jobs/", w.Handler())
-		mux.Handle("GET /api/transcoders", o.json(w.Snapshot))
+		wh := w.Handler()
+		mux.Handle("/v1/transcoders/", wh)
+		mux.Handle("/v1/jobs/", wh)
+		mux.Handle("GET /api/transcoders", httpx.JSON(o.log, w.Snapshot))
 	}
 	return mux
-}
-
-func (o *Orchestrator) json(v func() any) http.Handler {
-	return httpx.Handle(o.log, func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-cache")
-		return json.NewEncoder(w).Encode(v())
-	})
 }
 
 func itoa(v int64) string {

@@ -7,7 +7,6 @@ package transcoder
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,11 +176,7 @@ func (n *Node) Status() Status {
 // Handler serves GET /api/status.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/status", httpx.Handle(n.log, func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-cache")
-		return json.NewEncoder(w).Encode(n.Status())
-	}))
+	mux.Handle("GET /api/status", httpx.JSON(n.log, func() any { return n.Status() }))
 	return mux
 }
 

@@ -168,6 +168,16 @@ func TestRemoteOrchestratorTranscodesThroughTranscoder(t *testing.T) {
 		t.Fatalf("capacity before any transcoder: %+v", in)
 	}
 	startTranscoder(t, base, "s3cret", 1)
+	var ts struct {
+		Capacity    int `json:"capacity"`
+		Transcoders []struct {
+			Capacity int `json:"capacity"`
+		} `json:"transcoders"`
+	}
+	if err := json.Unmarshal([]byte(get(t, base+"/api/transcoders")), &ts); err != nil ||
+		ts.Capacity != 1 || len(ts.Transcoders) != 1 || ts.Transcoders[0].Capacity != 1 {
+		t.Fatalf("/api/transcoders: %+v %v", ts, err)
+	}
 	testOrchestrator(t, base)
 	if in := orchInfo(t, base); in.Free != 1 {
 		t.Errorf("the slot was not released: %+v", in)
