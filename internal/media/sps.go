@@ -246,12 +246,13 @@ func (p *spsParser) parseFrameOrder() {
 // parseSize reads frame cropping and computes the displayed size with the
 // crop units of H.264 §7.4.2.1.1 (equations 7-19 to 7-22).
 func (p *spsParser) parseSize(s *SPSInfo, widthMBs, heightMapUnits uint32, separateColourPlanes bool) {
-	frameHeightMBs := heightMapUnits
+	frameHeightMBs := uint64(heightMapUnits) // 64 bits: doubling must not wrap
 	if !s.FrameMBsOnly {
 		frameHeightMBs *= 2
 	}
-	if widthMBs > maxSPSMacroblocksPerSide || frameHeightMBs > maxSPSMacroblocksPerSide {
-		p.fail("picture of %dx%d macroblocks is too large", widthMBs, frameHeightMBs)
+	// The sizes are coded minus 1, so a hostile maximum wraps the +1 to 0.
+	if widthMBs == 0 || frameHeightMBs == 0 || widthMBs > maxSPSMacroblocksPerSide || frameHeightMBs > maxSPSMacroblocksPerSide {
+		p.fail("picture of %dx%d macroblocks is empty or too large", widthMBs, frameHeightMBs)
 		return
 	}
 	width, height := int(widthMBs)*16, int(frameHeightMBs)*16
