@@ -81,6 +81,7 @@ type H264Depacketizer struct {
 	sawVCL   bool
 	inFU     bool // a FU-A fragmented NAL unit is open at data[fuStart:]
 	fuStart  int
+	fuType   byte // its NAL unit type, which every fragment must repeat
 	sizeHint int // size of the last frame, to size the next buffer
 
 	res   H264Result
@@ -244,10 +245,16 @@ func (d *H264Depacketizer) unpackFUA(b []byte) {
 		if d.broken || !d.room(1+len(frag)) {
 			return
 		}
-		d.fuStart, d.inFU = len(d.data), true
+		d.fuStart, d.inFU, d.fuType = len(d.data), true, t
 		d.data = append(d.data, indicator&0xe0|t)
 	case !d.inFU:
 		d.markBroken() // its start was lost
+		return
+	case t != d.fuType:
+		// RFC 6184 §5.8: every fragment carries the type of the NAL
+		// unit it belongs to; a different one is a fragment of
+		// something else, spliced in.
+		d.malformed()
 		return
 	}
 	if !d.room(len(frag)) {

@@ -178,6 +178,17 @@ func depacketizerCases() []depacketizerCase {
 			dropped: 1,
 		},
 		{
+			// Found by FuzzH264Depacketizer in CI: the end fragment
+			// claimed IDR, and the P slice came out as a keyframe.
+			name: "a fragment whose type differs from its start is malformed",
+			pkts: join([]tp{{1, 0, true, stapA(tSPS, tPPS, tIDR)}},
+				[]tp{{2, 3000, false, []byte{0x7c, 0x81, 0x9a, 0x02}}, {3, 3000, true, []byte{0x7c, 0x45, 0x04, 0x10}}},
+				[]tp{{4, 6000, true, tP}}),
+			want:         []wantFrame{{0, true, [][]byte{tSPS, tPPS, tIDR}}, {6000, false, [][]byte{tP}}},
+			dropped:      1,
+			keyframeLost: true,
+		},
+		{
 			name:    "a gap inside a frame drops it",
 			pkts:    []tp{{1, 0, false, tP}, {3, 0, true, tPSlice}, {4, 3000, true, tP2}},
 			want:    []wantFrame{{3000, false, [][]byte{tP2}}},
