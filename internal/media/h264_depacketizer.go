@@ -82,7 +82,7 @@ type H264Depacketizer struct {
 	inFU     bool // a FU-A fragmented NAL unit is open at data[fuStart:]
 	fuStart  int
 	fuType   byte // its NAL unit type, which every fragment must repeat
-	sizeHint int // size of the last frame, to size the next buffer
+	sizeHint int  // size of the last frame, to size the next buffer
 
 	res   H264Result
 	stats H264Stats
