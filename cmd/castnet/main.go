@@ -24,6 +24,9 @@ Usage:
                                            do an orchestrator's transcoding (ffmpeg, or NVENC with -nvidia)
   castnet publish [flags] (-test-pattern | FILE) WHIP_URL
                                            publish a file or a test pattern over WHIP
+  castnet keys new|show|import             Ethereum keys for -eth-key
+  castnet ledger fund|balance|history      the embedded ledger: deposits, publisher balances, tickets
+  castnet verify STREAM_DIR|URL            check a stream's segments and its signed custody chain
   castnet version                          print the version
 
 Run "castnet COMMAND -h" for a command's flags.
@@ -56,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runOrchestrator(ctx, args[1:], stderr)
 	case "transcoder":
 		err = runTranscoder(ctx, args[1:], stderr)
+	case "keys":
+		err = runKeys(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "castnet", version)
 	case "help", "-h", "-help", "--help":

@@ -11,8 +11,11 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/castnet/castnet/internal/rtc"
 	"github.com/castnet/castnet/internal/transcode"
@@ -49,6 +52,24 @@ type Dev struct {
 	// WholeUpload sends each segment only once it is complete instead of
 	// streaming it as it is cut; for measuring what streaming saves.
 	WholeUpload bool
+	// Identity is the broadcaster's key (dev makes throwaway keys for its
+	// orchestrator and transcoder).
+	Identity Identity
+	// Ledger is the SQLite ledger file: publisher balances and permit
+	// nonces, and (standing in for the chain) ticket deposits.
+	Ledger string
+	// ChainID goes into the EIP-712 domain when set (0: omitted, so any
+	// wallet network signs).
+	ChainID int64
+	// RequirePermit refuses WHIP publishing without a signed permit.
+	RequirePermit bool
+	// PublishersFile lists the addresses allowed to publish without a
+	// balance in the ledger.
+	PublishersFile string
+	Publishers     []common.Address
+	// Price is what dev's orchestrator charges per output pixel, in wei
+	// (0: free, no tickets).
+	Price *big.Int
 }
 
 // ErrHelp is returned when the user asked for usage.
@@ -99,8 +120,24 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.IntVar(&d.Window, "hls-window", 6, "segments in a live media playlist")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	addIdentityFlags(fs, &d.Identity)
+	fs.StringVar(&d.Ledger, "ledger", "", "SQLite ledger file (default: DATA/ledger.db)")
+	fs.Int64Var(&d.ChainID, "chain-id", 0, "EIP-712 chainId for permits and receipts (default: none, any wallet network signs)")
+	fs.BoolVar(&d.RequirePermit, "require-permit", false, "refuse to publish without a wallet-signed permit (Authorization: Bearer eip712.…)")
+	fs.StringVar(&d.PublishersFile, "publishers", "", "file of publisher addresses (one per line) allowed to publish without a ledger balance")
+	var price string
+	if role == "dev" {
+		fs.StringVar(&price, "price", "0", "price per output pixel, in wei, dev's orchestrator charges (paid with tickets from the broadcaster's ledger deposit)")
+	}
 	if err := fs.Parse(args); err != nil {
 		return Dev{}, err
+	}
+	if price != "" {
+		p, err := parseWei("-price", price)
+		if err != nil {
+			return Dev{}, err
+		}
+		d.Price = p
 	}
 	if fs.NArg() > 0 {
 		return Dev{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -120,9 +157,9 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		}
 	}
 	if maxPrice != "" {
-		p, ok := new(big.Int).SetString(maxPrice, 10)
-		if !ok || p.Sign() < 0 {
-			return Dev{}, fmt.Errorf("-max-price %q: want a whole number of wei, 0 or more", maxPrice)
+		p, err := parseWei("-max-price", maxPrice)
+		if err != nil {
+			return Dev{}, err
 		}
 		d.MaxPrice = p
 	}
@@ -137,6 +174,15 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		return Dev{}, fmt.Errorf("-log-level: %w", err)
 	}
 	return d, d.finish()
+}
+
+// parseWei reads a whole, non-negative number of wei.
+func parseWei(flagName, s string) (*big.Int, error) {
+	p, ok := new(big.Int).SetString(s, 10)
+	if !ok || p.Sign() < 0 || p.BitLen() > 256 {
+		return nil, fmt.Errorf("%s %q: want a whole number of wei, 0 or more", flagName, s)
+	}
+	return p, nil
 }
 
 // checkHTTPURL accepts absolute http and https URLs.
@@ -180,6 +226,22 @@ func (d *Dev) finish() error {
 	}
 	if _, _, err := net.SplitHostPort(d.WebRTCUDP); err != nil {
 		errs = append(errs, fmt.Errorf("-webrtc-udp %q: %w", d.WebRTCUDP, err))
+	}
+	if d.Ledger == "" {
+		d.Ledger = filepath.Join(d.DataDir, "ledger.db")
+	}
+	if d.ChainID < 0 {
+		errs = append(errs, fmt.Errorf("-chain-id %d: want 0 (none) or a chain id", d.ChainID))
+	}
+	if err := d.Identity.resolve(); err != nil {
+		errs = append(errs, err)
+	}
+	if d.PublishersFile != "" {
+		ps, err := ReadPublishers(d.PublishersFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		d.Publishers = ps
 	}
 	d.Profiles = transcode.DefaultLadder()
 	if d.ProfilesFile != "" {

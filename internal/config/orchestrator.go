@@ -21,6 +21,13 @@ type Orchestrator struct {
 	// broadcaster failover can be tested against a real process.
 	Fault    string
 	LogLevel slog.Level
+	// Identity is the key the orchestrator signs receipts with and is
+	// paid to.
+	Identity Identity
+	// Ledger is the SQLite ledger tickets are checked and redeemed
+	// against; ChainID goes into the EIP-712 domain when set.
+	Ledger  string
+	ChainID int64
 }
 
 // ParseOrchestrator reads `castnet orchestrator` flags.
@@ -37,6 +44,9 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary (with -transcode local)")
 	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage) or hang (never answer)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	addIdentityFlags(fs, &o.Identity)
+	fs.StringVar(&o.Ledger, "ledger", "./castnet-data/ledger.db", "SQLite ledger file tickets are checked and redeemed against")
+	fs.Int64Var(&o.ChainID, "chain-id", 0, "EIP-712 chainId for receipts (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return Orchestrator{}, err
 	}
@@ -73,6 +83,15 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	}
 	if o.PricePerPixel < 0 {
 		errs = append(errs, fmt.Errorf("-price %d: want 0 or more", o.PricePerPixel))
+	}
+	if o.PricePerPixel > 0 && o.Identity.KeyFile == "" {
+		errs = append(errs, errors.New("-price needs -eth-key: tickets pay that key's address, and a throwaway key would lose the earnings"))
+	}
+	if o.ChainID < 0 {
+		errs = append(errs, fmt.Errorf("-chain-id %d: want 0 (none) or a chain id", o.ChainID))
+	}
+	if err := o.Identity.resolve(); err != nil {
+		errs = append(errs, err)
 	}
 	return o, errors.Join(errs...)
 }

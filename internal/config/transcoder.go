@@ -24,6 +24,10 @@ type Transcoder struct {
 	HTTPAddr   string
 	FFmpeg     string
 	LogLevel   slog.Level
+	// Identity is the key the transcoder signs its results with; ChainID
+	// goes into the EIP-712 domain when set.
+	Identity Identity
+	ChainID  int64
 }
 
 var transcoderName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -42,6 +46,8 @@ func ParseTranscoder(args []string, out io.Writer) (Transcoder, error) {
 	fs.StringVar(&t.HTTPAddr, "http", "127.0.0.1:10935", "HTTP address for GET /api/status")
 	fs.StringVar(&t.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	addIdentityFlags(fs, &t.Identity)
+	fs.Int64Var(&t.ChainID, "chain-id", 0, "EIP-712 chainId for signed results (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return Transcoder{}, err
 	}
@@ -74,6 +80,12 @@ func ParseTranscoder(args []string, out io.Writer) (Transcoder, error) {
 		errs = append(errs, err)
 	}
 	t.NvidiaGPUs = gpus
+	if t.ChainID < 0 {
+		errs = append(errs, fmt.Errorf("-chain-id %d: want 0 (none) or a chain id", t.ChainID))
+	}
+	if err := t.Identity.resolve(); err != nil {
+		errs = append(errs, err)
+	}
 	return t, errors.Join(errs...)
 }
 

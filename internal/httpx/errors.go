@@ -19,6 +19,7 @@ import (
 var (
 	ErrBadRequest           = errors.New("bad request")
 	ErrUnauthorized         = errors.New("unauthorized")
+	ErrPaymentRequired      = errors.New("payment required")
 	ErrForbidden            = errors.New("forbidden")
 	ErrNotFound             = errors.New("not found")
 	ErrMethodNotAllowed     = errors.New("method not allowed")
@@ -38,6 +39,7 @@ var statusOf = []struct {
 }{
 	{ErrBadRequest, http.StatusBadRequest},
 	{ErrUnauthorized, http.StatusUnauthorized},
+	{ErrPaymentRequired, http.StatusPaymentRequired},
 	{ErrForbidden, http.StatusForbidden},
 	{ErrNotFound, http.StatusNotFound},
 	{ErrMethodNotAllowed, http.StatusMethodNotAllowed},

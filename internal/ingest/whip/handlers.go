@@ -41,16 +41,34 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
 		return err
 	}
+	var admitted func()
+	if s.cfg.Admitter != nil {
+		done, err := s.cfg.Admitter.Admit(r, stream)
+		if err != nil {
+			s.log.Info("publisher refused", "stream", stream, "remote", r.RemoteAddr, "reason", err)
+			return err
+		}
+		admitted = done
+	}
+	release := func() {
+		if admitted != nil {
+			admitted()
+		}
+	}
 	offer, err := httpx.ReadBody(w, r, maxOfferBytes)
 	if err != nil {
+		release()
 		return err
 	}
 	info, err := CheckOffer(offer)
 	if err != nil {
+		release()
 		return err
 	}
 	ss := newSession(s, stream, r.RemoteAddr, info)
+	ss.auth, ss.admitted = r.Header.Get("Authorization"), admitted
 	if err := s.reserve(ss); err != nil {
+		release()
 		return err
 	}
 	answer, err := ss.start(r.Context(), string(offer))
@@ -103,6 +121,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.authorizeSession(r, ss); err != nil {
+		return err
+	}
 	if err := httpx.RequireContentType(r, "application/trickle-ice-sdpfrag"); err != nil {
 		return err
 	}
@@ -152,6 +173,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	}
 	ss, err := s.lookup(r.PathValue("stream"), r.PathValue("session"))
 	if err != nil {
+		return err
+	}
+	if err := s.authorizeSession(r, ss); err != nil {
 		return err
 	}
 	s.log.Info("publisher ended the session", "stream", ss.stream, "session", ss.id)

@@ -79,12 +79,24 @@ type Starter interface {
 	StartStream(ctx context.Context, p Publish) (Sink, error)
 }
 
+// Admitter decides who may publish (internal/trust checks wallet-signed
+// permits). Admit sees a new session's POST before its offer is read; an
+// error refuses it with the error's status (401 or 403 with a reason).
+// The session's later PATCH and DELETE must carry the same Authorization
+// header. Done is called once the admitted session ends (or failed to
+// start).
+type Admitter interface {
+	Admit(r *http.Request, stream string) (done func(), err error)
+}
+
 // Config configures a WHIP server.
 type Config struct {
-	RTC        *rtc.RTC
-	Starter    Starter
-	Token      string // when set, every request must carry "Authorization: Bearer <Token>"
-	MaxStreams int    // 0 means no limit
+	RTC     *rtc.RTC
+	Starter Starter
+	Token   string // when set, every request must carry "Authorization: Bearer <Token>"
+	// Admitter, when set, admits each new session (after Token).
+	Admitter   Admitter
+	MaxStreams int // 0 means no limit
 	// GatherTimeout caps how long POST waits for ICE gathering.
 	GatherTimeout time.Duration
 	// ConnectTimeout ends a session whose publisher never connects.
@@ -166,6 +178,33 @@ func (s *Server) authorize(r *http.Request) error {
 		return ErrUnauthorized
 	}
 	return nil
+}
+
+// authorizeSession checks a PATCH or DELETE: with an Admitter, the
+// request must carry the Authorization header that created the session
+// (a permit's nonce is spent once, so it cannot be admitted again).
+func (s *Server) authorizeSession(r *http.Request, ss *session) error {
+	if s.cfg.Admitter == nil {
+		return nil
+	}
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(ss.auth)) != 1 {
+		return fmt.Errorf("send the Authorization header the session was created with: %w", httpx.ErrUnauthorized)
+	}
+	return nil
+}
+
+// End closes the live session of stream, if any, with reason (the
+// publisher's balance ran out, say). It reports whether one was live.
+func (s *Server) End(stream string, reason error) bool {
+	s.mu.Lock()
+	ss := s.byStream[stream]
+	s.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	ss.log.Warn("ending the session", "reason", reason)
+	ss.close(reason)
+	return true
 }
 
 func equalFold(a, b string) bool {

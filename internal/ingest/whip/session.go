@@ -33,6 +33,10 @@ type session struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+	// auth is the Authorization header that created the session, and
+	// admitted the Admitter's done func (nil without an Admitter).
+	auth     string
+	admitted func()
 
 	pc   *webrtc.PeerConnection
 	sink Sink
@@ -304,5 +308,8 @@ func (ss *session) finish(err error) {
 		ss.log.Info("session ended")
 	}
 	ss.srv.release(ss)
+	if ss.admitted != nil {
+		ss.admitted()
+	}
 	close(ss.done)
 }
