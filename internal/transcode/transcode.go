@@ -79,6 +79,10 @@ type Rendition struct {
 	Profile       Profile
 	Width, Height int
 	Data          []byte
+	// Proof is the signed record that vouches for the rendition set, when
+	// the node that made it signs (internal/trust): a transcoder's result
+	// at its orchestrator, an orchestrator's receipt at the broadcaster.
+	Proof string
 }
 
 // Stats is what one ffmpeg run cost.

@@ -162,14 +162,34 @@ func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rend
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching input: %w", statusError(resp))
 	}
-	return n.cfg.Transcoder.Transcode(ctx, transcode.Job{Stream: ev.Stream, Seq: ev.Seq, Input: resp.Body,
+	sum := remote.NewSummer(resp.Body)
+	rends, err := n.cfg.Transcoder.Transcode(ctx, transcode.Job{Stream: ev.Stream, Seq: ev.Seq, Input: sum,
 		Profiles: ev.Profiles, SourceWidth: ev.SourceWidth, SourceHeight: ev.SourceHeight})
+	if err != nil || n.cfg.Vouch == nil {
+		return rends, err
+	}
+	if _, err := io.Copy(io.Discard, sum); err != nil {
+		return nil, fmt.Errorf("%w: reading the input's end: %w", transcode.ErrInput, err)
+	}
+	proof, err := n.cfg.Vouch(sum.Sum(), rends)
+	if err != nil {
+		return nil, fmt.Errorf("signing the result: %w", err)
+	}
+	for i := range rends {
+		rends[i].Proof = proof
+	}
+	return rends, nil
 }
 
-// post sends the renditions in the castnet/2 multipart format.
+// post sends the renditions in the castnet/2 multipart format, with the
+// node's signed result.
 func (n *Node) post(ctx context.Context, id string, rends []transcode.Rendition) error {
 	ct, body := remote.EncodeRenditions(rends)
-	return n.send(ctx, remote.JobResultPath(id), ct, bytes.NewReader(body), nil)
+	var hdr http.Header
+	if len(rends) > 0 && rends[0].Proof != "" {
+		hdr = http.Header{remote.HeaderResult: {rends[0].Proof}}
+	}
+	return n.send(ctx, remote.JobResultPath(id), ct, bytes.NewReader(body), hdr)
 }
 
 // report tells the orchestrator a job failed. Its own failure is only

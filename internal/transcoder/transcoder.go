@@ -59,6 +59,10 @@ type Config struct {
 	Name string
 	// Transcoder does the work, usually a *transcode.FFmpeg; required.
 	Transcoder transcode.Transcoder
+	// Vouch, when set, signs what the node produced from an input
+	// (internal/trust); the result goes to the orchestrator with the
+	// renditions.
+	Vouch func(input remote.SegmentSum, rends []transcode.Rendition) (string, error)
 	// HTTP makes the requests; default a client with no timeout. Its
 	// Timeout must be 0: the session is one long response.
 	HTTP   *http.Client

@@ -80,6 +80,11 @@ func (p *Pool) serveResult(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fmt.Errorf("%w: %v", ErrBadResult, err)
 	}
+	// The transcoder's signed result travels with the renditions; the
+	// orchestrator's gate checks it when it signs its receipt.
+	for i := range rends {
+		rends[i].Proof = r.Header.Get(remote.HeaderResult)
+	}
 	if !p.claim(a, outcome{rends: inLadderOrder(a.job.Profiles, rends)}) {
 		return ErrUnknownJob
 	}

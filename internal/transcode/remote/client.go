@@ -27,6 +27,9 @@ type Client struct {
 	// a Content-Length, instead of streaming it as it grows. It exists to
 	// measure what streaming saves (BENCHMARKS.md); leave it off.
 	Whole bool
+	// Sealer, when set, signs and pays for each segment and checks the
+	// node's signed receipt (internal/trust).
+	Sealer Sealer
 }
 
 // StatusError is a node's refusal: its HTTP status and reason.
@@ -48,18 +51,34 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	if err != nil {
 		return nil, err
 	}
-	var body io.Reader = io.NopCloser(job.Input) // no known length: streamed chunked
+	sum := NewSummer(job.Input)
+	var body io.Reader
+	var trailer http.Header
 	if c.Whole {
-		b, err := io.ReadAll(job.Input)
+		b, err := io.ReadAll(sum)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", transcode.ErrInput, err)
 		}
 		body = bytes.NewReader(b)
+	} else {
+		// No known length: streamed chunked, with the signed segment
+		// record as a trailer once the last byte is read.
+		eb := &endBody{r: sum}
+		if c.Sealer != nil {
+			trailer = http.Header{HeaderSegment: nil}
+			eb.atEOF = func() error {
+				v, err := c.Sealer.Segment(job, sum.Sum())
+				trailer.Set(HeaderSegment, v)
+				return err
+			}
+		}
+		body = eb
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+Path, body)
 	if err != nil {
 		return nil, err
 	}
+	req.Trailer = trailer
 	req.Header.Set("Content-Type", "video/mp2t")
 	req.Header.Set(HeaderSeq, strconv.FormatUint(job.Seq, 10))
 	if job.Stream != "" {
@@ -67,6 +86,22 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	}
 	req.Header.Set(HeaderSource, formatSize(job.SourceWidth, job.SourceHeight))
 	req.Header.Set(HeaderProfiles, profiles)
+	if c.Sealer != nil {
+		hdr, err := c.Sealer.Headers(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		if c.Whole {
+			v, err := c.Sealer.Segment(job, sum.Sum())
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set(HeaderSegment, v)
+		}
+	}
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -81,8 +116,42 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 		return nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
 			RetryAfter: resp.Header.Get("Retry-After")}
 	}
-	return ReadRenditions(resp.Header.Get("Content-Type"), resp.Body, job.Profiles)
+	rends, err := ReadRenditions(resp.Header.Get("Content-Type"), resp.Body, job.Profiles)
+	if err != nil || c.Sealer == nil {
+		return rends, err
+	}
+	proof, err := c.Sealer.Answer(job, sum.Sum(), resp.Header, rends)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rends {
+		rends[i].Proof = proof
+	}
+	return rends, nil
 }
+
+// endBody is a request body that runs atEOF once its reader ends, before
+// net/http reads the EOF (so trailers set there go out), and never closes
+// the reader: the job owns it.
+type endBody struct {
+	r     io.Reader
+	atEOF func() error
+	done  bool
+}
+
+func (b *endBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		if b.atEOF != nil {
+			if ferr := b.atEOF(); ferr != nil {
+				return n, ferr
+			}
+		}
+	}
+	return n, err
+}
+
 
 // ReadRenditions parses a multipart/mixed rendition body (an orchestrator's
 // answer, or a transcoder's result) and requires exactly the requested

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -28,7 +29,10 @@ type HandlerConfig struct {
 	Capacity int
 	// MaxSegmentBytes caps a request body (default 64 MiB).
 	MaxSegmentBytes int64
-	Logger          *slog.Logger
+	// Gate, when set, admits each segment (payment, the broadcaster's
+	// signature) and signs the receipt (internal/trust).
+	Gate   Gate
+	Logger *slog.Logger
 }
 
 // Handler serves POST Path with a local Transcoder.
@@ -74,7 +78,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httpx.WithRetryAfter(ErrBusy, time.Second)
 	}
-	job.Input = http.MaxBytesReader(w, r.Body, h.cfg.MaxSegmentBytes)
+	var adm Admission
+	if h.cfg.Gate != nil {
+		if adm, err = h.cfg.Gate.Admit(r, job); err != nil {
+			return err
+		}
+		defer adm.Close()
+	}
+	sum := NewSummer(http.MaxBytesReader(w, r.Body, h.cfg.MaxSegmentBytes))
+	job.Input = sum
 	start := time.Now()
 	rends, err := h.cfg.Transcoder.Transcode(r.Context(), job)
 	if err != nil {
@@ -82,6 +94,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return fmt.Errorf("%w: segment %d: %v", ErrTranscode, job.Seq, err)
+	}
+	if adm != nil {
+		// The transcoder read the body to its end, so the trailer (a
+		// streamed segment's signed record) has arrived.
+		if _, err := io.Copy(io.Discard, sum); err != nil {
+			return fmt.Errorf("%w: reading the segment's end: %v", ErrBadRequest, err)
+		}
+		decl := r.Header.Get(HeaderSegment)
+		if decl == "" {
+			decl = r.Trailer.Get(HeaderSegment)
+		}
+		if err := adm.Input(decl, sum.Sum()); err != nil {
+			return err
+		}
+		hdr, err := adm.Answer(rends)
+		if err != nil {
+			return err
+		}
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
 	}
 	h.log.Info("segment transcoded", "stream", job.Stream, "seq", job.Seq, "renditions", len(rends), "took", time.Since(start).Round(time.Millisecond))
 	WriteRenditions(w, http.StatusOK, rends)
