@@ -66,6 +66,9 @@ type Job struct {
 	// first byte (it may still be growing). A transcoder that fails over to
 	// another node reads the segment again through it.
 	Reopen func() io.Reader
+	// Duration, when set, tells the segment's duration once InputDone is
+	// closed (a signed segment record names it).
+	Duration func() time.Duration
 	// Profiles are the renditions to produce, in order, usually from Ladder.
 	Profiles []Profile
 	// SourceWidth and SourceHeight are the input's coded size; they decide

@@ -130,6 +130,9 @@ func (st *Stream) Stats() Stats {
 	}
 }
 
+// Dir is the session's directory: {Dir}/{stream} while it is current.
+func (st *Stream) Dir() string { return st.dir }
+
 // AddSegment stores segment seq of every rendition in parts (rendition name
 // → MPEG-TS bytes) and then rewrites the playlists. parts must hold the
 // source rendition; a variant missing from parts plays the source's segment

@@ -112,6 +112,9 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		if c.Sealer != nil {
+			c.Sealer.Failed(job, resp.StatusCode)
+		}
 		reason, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
 		return nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
 			RetryAfter: resp.Header.Get("Retry-After")}

@@ -47,6 +47,9 @@ type Sealer interface {
 	// Answer checks the answer's headers against the renditions and
 	// returns the proof to attach to each rendition (Rendition.Proof).
 	Answer(job transcode.Job, sum SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error)
+	// Failed is told the status of a refused request (402: the node's
+	// view of our credit differs).
+	Failed(job transcode.Job, code int)
 }
 
 // Gate admits segments at a node and vouches for its answers (internal/

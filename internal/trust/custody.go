@@ -1,0 +1,140 @@
+package trust
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/castnet/castnet/internal/sign"
+)
+
+// The custody log of a stream session lies next to its playlists:
+//
+//	{stream dir}/custody.jsonl         one JSON object per line (Entry)
+//	{stream dir}/source/{seq}.ts       each source segment as signed and sent
+//	{stream dir}/{rendition}/{seq}.ts  the renditions (written by playback)
+//
+// The first line names the EIP-712 domain and the broadcaster; a permit
+// line follows when the stream was published under one; then one line per
+// published segment.
+const (
+	CustodyFile = "custody.jsonl"
+	SourceDir   = "source"
+)
+
+// Entry kinds.
+const (
+	KindNode    = "node"
+	KindPermit  = "permit"
+	KindSegment = "segment"
+)
+
+// Entry is one line of a custody log.
+type Entry struct {
+	Kind string `json:"kind"`
+	// node
+	Domain      *sign.Domain    `json:"domain,omitempty"`
+	Broadcaster *common.Address `json:"broadcaster,omitempty"`
+	// permit
+	Publisher *common.Address `json:"publisher,omitempty"`
+	Permit    *Sealed         `json:"permit,omitempty"`
+	// segment
+	Seq        uint64          `json:"seq,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Renditions []RenditionFile `json:"renditions,omitempty"`
+	Proof      *Proof          `json:"proof,omitempty"`
+	// Unsigned says why a segment has no proof (published as source
+	// after the transcode failed, say).
+	Unsigned string `json:"unsigned,omitempty"`
+}
+
+// RenditionFile names a rendition's file, relative to the stream dir, in
+// the order the receipt hashes them.
+type RenditionFile struct {
+	Name string `json:"name"`
+	File string `json:"file"`
+}
+
+// Published is one segment as playback stored it.
+type Published struct {
+	Dir    string // the stream session's directory
+	Stream string
+	Seq    uint64
+	Source []byte
+	// Names are the renditions in the order their transcoder returned
+	// them; Proof their Rendition.Proof ("" when unsigned).
+	Names []string
+	Proof string
+	// Why is the reason a segment is unsigned.
+	Why string
+}
+
+// Record appends a published segment to its stream's custody log,
+// starting the log (node and permit lines) when the session is new, and
+// keeps the source bytes the signature covers.
+func (b *Broadcaster) Record(p Published) error {
+	path := filepath.Join(p.Dir, CustodyFile)
+	var lines []Entry
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		addr, d := b.cfg.Key.Address, b.cfg.Domain
+		lines = append(lines, Entry{Kind: KindNode, Domain: &d, Broadcaster: &addr})
+		if perm := b.stream(p.Stream); perm != nil {
+			pub, sealed := perm.publisher, perm.sealed
+			lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
+		}
+	}
+	src := filepath.Join(SourceDir, strconv.FormatUint(p.Seq, 10)+".ts")
+	if err := writeAtomic(filepath.Join(p.Dir, src), p.Source); err != nil {
+		return err
+	}
+	e := Entry{Kind: KindSegment, Seq: p.Seq, Source: src, Unsigned: p.Why}
+	for _, n := range p.Names {
+		e.Renditions = append(e.Renditions, RenditionFile{Name: n, File: filepath.ToSlash(filepath.Join(n, strconv.FormatUint(p.Seq, 10)+".ts"))})
+	}
+	if p.Proof != "" {
+		var pr Proof
+		if err := json.Unmarshal([]byte(p.Proof), &pr); err != nil {
+			return fmt.Errorf("custody: proof of segment %d: %w", p.Seq, err)
+		}
+		e.Proof, e.Unsigned = &pr, ""
+	} else if e.Unsigned == "" {
+		e.Unsigned = "no signed receipt"
+	}
+	lines = append(lines, e)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for _, l := range lines {
+		j, err := json.Marshal(l)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		buf = append(append(buf, j...), '\n')
+	}
+	// One write per segment: a crash leaves whole lines, or a last partial
+	// line that readers skip.
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,92 @@
+package trust
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/castnet/castnet/internal/media"
+	"github.com/castnet/castnet/internal/mpegts"
+	"github.com/castnet/castnet/internal/sign"
+	"github.com/castnet/castnet/internal/transcode"
+)
+
+// Pixels counts what a set of renditions is billed for: width × height ×
+// video frames of every transcoded rendition (the source rendition is a
+// remux and costs nothing). Every role computes it the same way from the
+// bytes, so a receipt's pixel count can be checked by anyone.
+func Pixels(rends []transcode.Rendition) (uint64, error) {
+	var total uint64
+	for _, r := range rends {
+		if r.Profile.IsSource() {
+			continue
+		}
+		frames, err := videoFrames(r.Data)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", r.Profile.Name, err)
+		}
+		total += uint64(r.Width) * uint64(r.Height) * uint64(frames)
+	}
+	return total, nil
+}
+
+// videoFrames counts the H.264 access units (PES packets with a PTS) of a
+// segment.
+func videoFrames(ts []byte) (int, error) {
+	d := mpegts.NewDemuxer(bytes.NewReader(ts))
+	n := 0
+	for {
+		pes, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if pes.Codec == media.CodecH264 && pes.HasPTS {
+			n++
+		}
+	}
+}
+
+// EstimatePixels is what a ladder should cost for a segment of duration d,
+// for paying ahead: width × height × fps × seconds of each transcoded
+// profile (30 fps where a profile keeps the source rate).
+func EstimatePixels(ps []transcode.Profile, d time.Duration) uint64 {
+	var total float64
+	for _, p := range ps {
+		if p.IsSource() {
+			continue
+		}
+		fps := float64(p.FPS)
+		if fps <= 0 {
+			fps = 30
+		}
+		total += float64(p.Width) * float64(p.Height) * fps * d.Seconds()
+	}
+	return uint64(total)
+}
+
+// renditionHashes is keccak256 of each rendition, in order.
+func renditionHashes(rends []transcode.Rendition) []common.Hash {
+	out := make([]common.Hash, len(rends))
+	for i, r := range rends {
+		out[i] = sign.Keccak(r.Data)
+	}
+	return out
+}
+
+// ProfilesHash is keccak256 of the profiles' names, sizes, rates and
+// bitrates in order: what a signed segment commits the broadcaster to
+// having asked for.
+func ProfilesHash(ps []transcode.Profile) common.Hash {
+	var b bytes.Buffer
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%s:%dx%d@%d/%d;", p.Name, p.Width, p.Height, p.FPS, p.Bitrate)
+	}
+	return sign.Keccak(b.Bytes())
+}

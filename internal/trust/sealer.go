@@ -1,0 +1,235 @@
+package trust
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/castnet/castnet/internal/pm"
+	"github.com/castnet/castnet/internal/sign"
+	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
+)
+
+// ErrReceipt means an orchestrator's signed answer does not vouch for
+// what it sent: the segment fails there and moves on.
+var ErrReceipt = errors.New("orchestrator's receipt does not check out")
+
+// paramsTTL is how long fetched ticket parameters are reused; stale ones
+// are refetched sooner.
+const paramsTTL = 30 * time.Second
+
+// ForNode returns the sealer for the orchestrator at base: it pays it,
+// signs each segment sent there, and checks its receipts.
+func (b *Broadcaster) ForNode(base string) remote.Sealer {
+	return &sealer{b: b, base: strings.TrimRight(base, "/")}
+}
+
+type sealer struct {
+	b    *Broadcaster
+	base string
+
+	mu      sync.Mutex
+	info    nodeTerms
+	fetched time.Time
+}
+
+// nodeTerms is what an orchestrator's /api/info?sender= says about paying
+// it.
+type nodeTerms struct {
+	Address          common.Address       `json:"address"`
+	PricePerPixel    string               `json:"price_per_pixel"`
+	TicketParams     *pm.TicketParams     `json:"ticket_params"`
+	ExpirationParams *pm.ExpirationParams `json:"expiration_params"`
+	price            *big.Int
+}
+
+// terms returns the orchestrator's terms, fetching them when old or when
+// fresh is set.
+func (s *sealer) terms(ctx context.Context, fresh bool) (nodeTerms, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !fresh && s.info.price != nil && time.Since(s.fetched) < paramsTTL {
+		return s.info, nil
+	}
+	u := s.base + "/api/info?sender=" + url.QueryEscape(s.b.cfg.Key.Address.Hex())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nodeTerms{}, err
+	}
+	resp, err := s.b.cfg.HTTP.Do(req)
+	if err != nil {
+		return nodeTerms{}, fmt.Errorf("fetching ticket parameters: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nodeTerms{}, fmt.Errorf("fetching ticket parameters: %s: %v", resp.Status, err)
+	}
+	var t nodeTerms
+	if err := json.Unmarshal(body, &t); err != nil {
+		return nodeTerms{}, fmt.Errorf("orchestrator info: %w", err)
+	}
+	p, ok := new(big.Int).SetString(t.PricePerPixel, 10)
+	if !ok || p.Sign() < 0 {
+		return nodeTerms{}, fmt.Errorf("orchestrator info: price_per_pixel %q", t.PricePerPixel)
+	}
+	t.price = p
+	if p.Sign() > 0 && (t.TicketParams == nil || t.ExpirationParams == nil) {
+		return nodeTerms{}, fmt.Errorf("orchestrator charges %s wei per pixel but sent no ticket parameters", p)
+	}
+	s.info, s.fetched = t, time.Now()
+	return t, nil
+}
+
+// Headers pays for the segment: enough tickets that the credit at the
+// orchestrator covers the ladder's estimated pixels at its price.
+func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, error) {
+	t, err := s.terms(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if perm := s.b.stream(job.Stream); perm != nil && t.price.Cmp(perm.permit.MaxPricePerPixel) > 0 {
+		return nil, fmt.Errorf("orchestrator %s asks %s wei per pixel, above the publisher's permit (%s)",
+			s.base, t.price, perm.permit.MaxPricePerPixel)
+	}
+	if t.price.Sign() == 0 {
+		return nil, nil
+	}
+	snd := s.b.cfg.Sender
+	if snd == nil {
+		return nil, fmt.Errorf("orchestrator %s charges %s wei per pixel and this broadcaster pays no one", s.base, t.price)
+	}
+	need := new(big.Int).Mul(t.price, new(big.Int).SetUint64(EstimatePixels(job.Profiles, s.b.cfg.Segment)))
+	p, err := snd.Pay(ctx, *t.TicketParams, *t.ExpirationParams, need)
+	if errors.Is(err, pm.ErrStaleParams) {
+		if t, err = s.terms(ctx, true); err != nil {
+			return nil, err
+		}
+		p, err = snd.Pay(ctx, *t.TicketParams, *t.ExpirationParams, need)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return http.Header{remote.HeaderPayment: {pm.EncodePayment(p)}}, nil
+}
+
+// Failed learns from an orchestrator's refusal: a 402 means its view of
+// this broadcaster's credit is lower than ours, so ours restarts from
+// zero and the next payment covers the whole segment.
+func (s *sealer) Failed(job transcode.Job, code int) {
+	if code != http.StatusPaymentRequired || s.b.cfg.Sender == nil {
+		return
+	}
+	s.mu.Lock()
+	orch := s.info.Address
+	s.mu.Unlock()
+	s.b.cfg.Sender.SetCredit(orch, nil)
+}
+
+// record is the signed Segment statement for a job's bytes.
+func (s *sealer) record(job transcode.Job, in remote.SegmentSum) (Sealed, error) {
+	var d time.Duration
+	if job.Duration != nil {
+		d = job.Duration()
+	}
+	seg := sign.Segment{Stream: job.Stream, Seq: job.Seq, DurationMs: uint64(max(d, 0).Milliseconds()),
+		Hash: in.Keccak, Profiles: ProfilesHash(job.Profiles)}
+	if perm := s.b.stream(job.Stream); perm != nil {
+		seg.Permit = perm.digest
+	}
+	return seal(s.b.cfg.Key, s.b.cfg.Domain, seg)
+}
+
+func (s *sealer) Segment(job transcode.Job, in remote.SegmentSum) (string, error) {
+	rec, err := s.record(job, in)
+	if err != nil {
+		return "", err
+	}
+	return encodeHeader(rec)
+}
+
+// Answer checks the receipt: signed by the orchestrator this node pays,
+// for these bytes and these renditions, with the pixels they hold, over a
+// result signed by the transcoder it names. It then settles: the credit
+// at the orchestrator goes down, and the publisher is billed.
+func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error) {
+	var a Answer
+	if err := decodeHeader(remote.HeaderReceipt, hdr.Get(remote.HeaderReceipt), &a); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
+	}
+	d := s.b.cfg.Domain
+	rc, orch, err := open[sign.TranscodeReceipt](d, a.Receipt)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
+	}
+	res, tr, err := open[sign.TranscodeResult](d, a.Result)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
+	}
+	t, _ := s.terms(context.Background(), false)
+	hashes := renditionHashes(rends)
+	px, err := Pixels(rends)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: counting pixels: %w", ErrReceipt, err)
+	case t.Address != (common.Address{}) && orch != t.Address:
+		return "", fmt.Errorf("%w: signed by %s, the orchestrator is %s", ErrReceipt, orch.Hex(), t.Address.Hex())
+	case rc.Orchestrator != orch || rc.Transcoder != tr || res.Transcoder != tr:
+		return "", fmt.Errorf("%w: signers and named parties differ", ErrReceipt)
+	case rc.Segment != in.Keccak || res.Segment != in.Keccak:
+		return "", fmt.Errorf("%w: it is for other input bytes", ErrReceipt)
+	case !slices.Equal(rc.Renditions, hashes) || !slices.Equal(res.Renditions, hashes):
+		return "", fmt.Errorf("%w: rendition hashes differ from the bytes received", ErrReceipt)
+	case rc.Pixels != px || res.Pixels != px:
+		return "", fmt.Errorf("%w: it claims %d pixels, the renditions hold %d", ErrReceipt, rc.Pixels, px)
+	}
+	seg, err := s.record(job, in)
+	if err != nil {
+		return "", err
+	}
+	s.settle(job, orch, t.price, px)
+	b, err := json.Marshal(Proof{Segment: seg, Answer: a})
+	return string(b), err
+}
+
+// settle books the segment's cost: the sender's credit at the
+// orchestrator, and the publisher's bill (within the permit's price).
+func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, px uint64) {
+	if price == nil || price.Sign() == 0 {
+		return
+	}
+	cost := new(big.Int).Mul(price, new(big.Int).SetUint64(px))
+	if s.b.cfg.Sender != nil {
+		s.b.cfg.Sender.Debited(orch, cost)
+	}
+	perm := s.b.stream(job.Stream)
+	if perm == nil || !perm.billed || s.b.cfg.Accounts == nil {
+		return
+	}
+	key := fmt.Sprintf("%s/%s/%d", job.Stream, perm.permit.Nonce, job.Seq)
+	left, err := s.b.cfg.Accounts.Bill(context.Background(), perm.publisher, key, cost)
+	switch {
+	case errors.Is(err, ErrInsufficientBalance):
+		s.b.log.Warn("publisher's balance ran out: ending the stream", "stream", job.Stream,
+			"publisher", perm.publisher.Hex(), "err", err)
+		if s.b.cfg.End != nil {
+			s.b.cfg.End(job.Stream, fmt.Errorf("publisher %s cannot pay: %w", perm.publisher.Hex(), err))
+		}
+	case err != nil:
+		s.b.log.Error("billing the publisher failed", "stream", job.Stream, "seq", job.Seq, "err", err)
+	default:
+		s.b.log.Debug("publisher billed", "stream", job.Stream, "seq", job.Seq, "wei", cost, "balance", left)
+	}
+}
