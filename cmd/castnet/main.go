@@ -61,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runTranscoder(ctx, args[1:], stderr)
 	case "keys":
 		err = runKeys(args[1:], stdout, stderr)
+	case "ledger":
+		err = runLedger(ctx, args[1:], stdout, stderr)
+	case "verify":
+		err = runVerify(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "castnet", version)
 	case "help", "-h", "-help", "--help":

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -16,13 +17,17 @@ import (
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/ingest/whip"
+	"github.com/castnet/castnet/internal/ledger"
 	"github.com/castnet/castnet/internal/netpool"
 	"github.com/castnet/castnet/internal/orchestrator"
 	"github.com/castnet/castnet/internal/orchestrator/dispatch"
 	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/pm"
 	"github.com/castnet/castnet/internal/rtc"
+	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcoder"
+	"github.com/castnet/castnet/internal/trust"
 	"github.com/castnet/castnet/web"
 )
 
@@ -38,6 +43,8 @@ type Dev struct {
 	Store       *hls.Store
 	HTTP        *httpx.Server
 	Pool        *netpool.Pool
+	Trust       *trust.Broadcaster
+	Ledger      *ledger.Ledger
 	closers     closers
 }
 
@@ -62,6 +69,9 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	})
 	base := "http://" + ln.Addr().String()
 	mux := http.NewServeMux()
+	if err := d.trust(cfg, log); err != nil {
+		return nil, err
+	}
 	startT, err := d.transcoding(cfg, log, base, mux)
 	if err != nil {
 		return nil, err
@@ -77,12 +87,14 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	}
 	d.closers.add(d.Store.Close)
 	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: d.Pool, Profiles: cfg.Profiles,
-		Store: d.Store, Segment: cfg.Segment, Logger: log}); err != nil {
+		Store: d.Store, Segment: cfg.Segment, Logger: log,
+		Custody: func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
+	}); err != nil {
 		return nil, err
 	}
 	d.closers.add(d.Broadcaster.Close)
 	if d.WHIP, err = whip.New(whip.Config{RTC: d.RTC, Starter: d.Broadcaster, Token: cfg.PublishToken,
-		MaxStreams: cfg.MaxStreams, Logger: log.With("component", "whip")}); err != nil {
+		Admitter: d.Trust, MaxStreams: cfg.MaxStreams, Logger: log.With("component", "whip")}); err != nil {
 		return nil, err
 	}
 	d.closers.add(d.WHIP.Close)
@@ -95,6 +107,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	mux.Handle("/api/streams", d.Broadcaster.Handler())
 	mux.Handle("/api/streams/", d.Broadcaster.Handler())
 	mux.Handle("GET /api/orchestrators", d.Pool.Handler())
+	mux.Handle("GET /api/eip712", d.Trust.PublishRequestHandler())
 	mux.Handle("/", pages)
 	d.HTTP = httpx.Serve(ln, mux, log)
 	startT()
@@ -104,6 +117,36 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		"webrtc_udp", d.RTC.UDPAddr().String(), "data", cfg.DataDir,
 		"ladder", ladderNames(cfg.Profiles))
 	return d, nil
+}
+
+// trust opens the ledger and builds the broadcaster's keys, permits,
+// payments and custody log.
+func (d *Dev) trust(cfg config.Dev, log *slog.Logger) error {
+	key, err := loadKey(cfg.Identity, "broadcaster", log)
+	if err != nil {
+		return err
+	}
+	if d.Ledger, err = openLedger(cfg.Ledger, log); err != nil {
+		return err
+	}
+	d.closers.add(d.Ledger.Close)
+	sender, err := pm.NewSender(pm.SenderConfig{Key: key, Broker: d.Ledger, MaxPricePerPixel: cfg.MaxPrice,
+		Log: log.With("component", "tickets")})
+	if err != nil {
+		return err
+	}
+	d.Trust = trust.NewBroadcaster(trust.BroadcasterConfig{
+		Key: key, Domain: sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)),
+		Accounts: ledgerAccounts{d.Ledger}, Allowed: cfg.Publishers, RequirePermit: cfg.RequirePermit,
+		MinPrice: func() *big.Int { return d.Pool.MinPrice() }, MaxPrice: cfg.MaxPrice,
+		Sender: sender, Segment: cfg.Segment,
+		End:    func(stream string, why error) { d.WHIP.End(stream, why) },
+		Logger: log.With("component", "trust"),
+	})
+	if cfg.RequirePermit {
+		log.Info("publishing needs a wallet-signed permit", "allowed_publishers", len(cfg.Publishers))
+	}
+	return nil
 }
 
 // transcoding builds the broadcaster's pool of orchestrators. In dev that
@@ -120,7 +163,8 @@ func (d *Dev) transcoding(cfg config.Dev, log *slog.Logger, base string, mux *ht
 		urls = []string{base}
 	}
 	pool, err := netpool.New(netpool.Config{URLs: urls, Webhook: cfg.OrchWebhook, MaxPrice: cfg.MaxPrice,
-		SegmentDuration: cfg.Segment, WholeUpload: cfg.WholeUpload, Logger: log.With("component", "netpool")})
+		SegmentDuration: cfg.Segment, WholeUpload: cfg.WholeUpload, Sealer: d.Trust.ForNode,
+		Logger: log.With("component", "netpool")})
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +187,29 @@ func (d *Dev) ownNetwork(cfg config.Dev, log *slog.Logger, base string, mux *htt
 		return nil, err
 	}
 	d.closers.add(pool.Close)
-	orch, err := orchestrator.New(orchestrator.Config{Workers: workers{pool}, Logger: log.With("role", "orchestrator")})
+	domain := sign.DefaultDomain().WithChainID(chainID(cfg.ChainID))
+	oKey, err := sign.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	tKey, err := sign.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	seller, err := newSellerTrust(oKey, domain, cfg.Price, d.Ledger, cfg.Segment, log.With("role", "orchestrator"))
+	if err != nil {
+		return nil, err
+	}
+	d.closers.add(seller.close)
+	if cfg.Price != nil && cfg.Price.Sign() > 0 {
+		if err := fundPlayMoney(d.Ledger, d.Trust.Address(), log); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("dev: throwaway keys for the built-in orchestrator and transcoder", "orchestrator", oKey.Address.Hex(),
+		"transcoder", tKey.Address.Hex(), "price_per_pixel", cfg.Price)
+	orch, err := orchestrator.New(seller.config(orchestrator.Config{Workers: workers{pool},
+		PricePerPixel: cfg.Price.Int64(), Logger: log.With("role", "orchestrator")}, oKey.Address))
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +218,7 @@ func (d *Dev) ownNetwork(cfg config.Dev, log *slog.Logger, base string, mux *htt
 		mux.Handle(p, oh)
 	}
 	node, err := transcoder.New(transcoder.Config{OrchestratorURL: base, Secret: secret, Capacity: cfg.Capacity,
-		Name: "dev", Transcoder: ff, Logger: log.With("role", "transcoder")})
+		Name: "dev", Transcoder: ff, Vouch: trust.Vouch(tKey, domain), Logger: log.With("role", "transcoder")})
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,14 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"math/big"
 
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/ledger"
 	"github.com/castnet/castnet/internal/orchestrator"
 	"github.com/castnet/castnet/internal/orchestrator/dispatch"
+	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 )
 
@@ -49,13 +52,33 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 }
 
 func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orchestrator.Orchestrator, error) {
+	key, err := loadKey(cfg.Identity, "orchestrator", log)
+	if err != nil {
+		return nil, err
+	}
+	price := big.NewInt(cfg.PricePerPixel)
+	var led *ledger.Ledger
+	if price.Sign() > 0 {
+		// Tickets are checked against the senders' funds and redeemed
+		// here: the embedded ledger stands in for the chain.
+		if led, err = openLedger(cfg.Ledger, log); err != nil {
+			return nil, err
+		}
+		o.closers.add(led.Close)
+	}
+	seller, err := newSellerTrust(key, sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)), price, led, 0, log)
+	if err != nil {
+		return nil, err
+	}
+	o.closers.add(seller.close)
 	if cfg.Transcode == "remote" {
 		pool, err := dispatch.New(dispatch.Config{Secret: cfg.Secret, Logger: log.With("component", "dispatch")})
 		if err != nil {
 			return nil, err
 		}
 		o.closers.add(pool.Close)
-		return orchestrator.New(orchestrator.Config{Workers: workers{pool}, PricePerPixel: cfg.PricePerPixel, Logger: log})
+		return orchestrator.New(seller.config(orchestrator.Config{Workers: workers{pool},
+			PricePerPixel: cfg.PricePerPixel, Logger: log}, key.Address))
 	}
 	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
 	if err != nil {
@@ -69,8 +92,8 @@ func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orches
 	if cfg.Fault != "" {
 		log.Warn("this orchestrator misbehaves on purpose, for testing", "fault", cfg.Fault)
 	}
-	return orchestrator.New(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
-		PricePerPixel: cfg.PricePerPixel, Logger: log})
+	return orchestrator.New(seller.config(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
+		PricePerPixel: cfg.PricePerPixel, Logger: log}, key.Address))
 }
 
 // Close stops the node; idempotent.

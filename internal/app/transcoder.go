@@ -9,9 +9,11 @@ import (
 
 	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
 	"github.com/castnet/castnet/internal/transcoder"
+	"github.com/castnet/castnet/internal/trust"
 )
 
 // Transcoder is a running `castnet transcoder`.
@@ -35,12 +37,18 @@ func StartTranscoder(cfg config.Transcoder, log *slog.Logger) (_ *Transcoder, er
 	if err != nil {
 		return nil, err
 	}
+	key, err := loadKey(cfg.Identity, "transcoder", log)
+	if err != nil {
+		return nil, err
+	}
 	name := cfg.Name
 	if name == "" {
 		name = hostName()
 	}
 	if t.Node, err = transcoder.New(transcoder.Config{OrchestratorURL: cfg.Orchestrator, Secret: cfg.Secret,
-		Capacity: cfg.Capacity, Name: name, Transcoder: work, Logger: log}); err != nil {
+		Capacity: cfg.Capacity, Name: name, Transcoder: work, Logger: log,
+		Vouch: trust.Vouch(key, sign.DefaultDomain().WithChainID(chainID(cfg.ChainID))),
+	}); err != nil {
 		return nil, err
 	}
 	if t.HTTP, err = httpx.Listen(cfg.HTTPAddr, t.Node.Handler(), log); err != nil {

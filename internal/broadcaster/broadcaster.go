@@ -39,7 +39,24 @@ type Config struct {
 	// Segment + 20 s): generous so a loaded machine still finishes, finite
 	// so a wedged ffmpeg cannot hold the stream.
 	TranscodeTimeout time.Duration
-	Logger           *slog.Logger
+	// Custody, when set, records each published segment with what vouches
+	// for it (internal/trust's custody log).
+	Custody func(Custody) error
+	Logger  *slog.Logger
+}
+
+// Custody is one published segment, for the custody log: the session's
+// directory, the source bytes that were signed, the renditions in the
+// order the receipt hashes them, and the receipt ("" when unsigned, with
+// Why).
+type Custody struct {
+	Dir    string
+	Stream string
+	Seq    uint64
+	Source []byte
+	Names  []string
+	Proof  string
+	Why    string
 }
 
 // Broadcaster is the registry of streams and the Starter WHIP sessions use.

@@ -21,6 +21,10 @@ type pending struct {
 	done   chan struct{}
 	parts  map[string][]byte
 	failed error // why the ladder is missing, if it is
+	// order names the renditions as the transcoder returned them, and
+	// proof is their signed receipt ("" when unsigned): the custody log.
+	order []string
+	proof string
 }
 
 // onSegment runs on the segmenter's goroutine when a segment opens: its
@@ -68,7 +72,7 @@ func (st *Stream) process(p *pending, counted bool) {
 	defer cancel()
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
 		Stream: st.pub.Stream, Seq: p.seg.Seq, Input: p.seg.NewReader(), InputDone: p.seg.Done(),
-		Reopen: p.seg.NewReader, Profiles: p.rungs,
+		Reopen: p.seg.NewReader, Duration: p.seg.Duration, Profiles: p.rungs,
 		SourceWidth: p.src.width, SourceHeight: p.src.height,
 	})
 	<-p.seg.Done()
@@ -81,6 +85,7 @@ func (st *Stream) process(p *pending, counted bool) {
 		defer scancel()
 		rends, err = st.b.cfg.Transcoder.Transcode(sctx, transcode.Job{
 			Stream: st.pub.Stream, Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
+			Duration:    p.seg.Duration,
 			Profiles:    []transcode.Profile{transcode.SourceProfile()},
 			SourceWidth: p.src.width, SourceHeight: p.src.height,
 		})
@@ -95,6 +100,10 @@ func (st *Stream) process(p *pending, counted bool) {
 	}
 	for _, r := range rends {
 		p.parts[r.Profile.Name] = r.Data
+		p.order = append(p.order, r.Profile.Name)
+	}
+	if len(rends) > 0 {
+		p.proof = rends[0].Proof
 	}
 }
 
@@ -139,6 +148,16 @@ func (st *Stream) publish(p *pending) error {
 	}
 	if err := h.AddSegment(p.seg.Seq, p.seg.Duration(), p.parts); err != nil {
 		return err
+	}
+	if c := st.b.cfg.Custody; c != nil {
+		why := ""
+		if p.failed != nil {
+			why = p.failed.Error()
+		}
+		if err := c(Custody{Dir: h.Dir(), Stream: st.pub.Stream, Seq: p.seg.Seq, Source: p.seg.Bytes(),
+			Names: p.order, Proof: p.proof, Why: why}); err != nil {
+			st.log.Error("custody log", "seq", p.seg.Seq, "err", err)
+		}
 	}
 	st.mu.Lock()
 	st.stats.published++

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/url"
@@ -136,6 +137,9 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		p, err := parseWei("-price", price)
 		if err != nil {
 			return Dev{}, err
+		}
+		if !p.IsInt64() {
+			return Dev{}, fmt.Errorf("-price %s: at most %d wei per pixel", p, int64(math.MaxInt64))
 		}
 		d.Price = p
 	}

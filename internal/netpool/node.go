@@ -60,6 +60,9 @@ type node struct {
 // addNode registers an orchestrator. The caller holds p.mu or owns p.
 func (p *Pool) addNode(u, origin string) *node {
 	n := &node{url: u, origin: origin, client: &remote.Client{URL: u, HTTP: p.http, Whole: p.cfg.WholeUpload}}
+	if p.cfg.Sealer != nil {
+		n.client.Sealer = p.cfg.Sealer(u)
+	}
 	n.eligible, n.whyNot = judge(nil, p.cfg.MaxPrice)
 	p.nodes = append(p.nodes, n)
 	p.byURL[u] = n

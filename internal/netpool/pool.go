@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
 )
 
 // Errors returned by the package; callers test them with errors.Is.
@@ -90,7 +91,10 @@ type Config struct {
 	// StreamTTL is how long a stream's state outlives its last segment
 	// (default 10 minutes).
 	StreamTTL time.Duration
-	Logger    *slog.Logger
+	// Sealer, when set, returns the sealer for an orchestrator's URL: it
+	// pays, signs segments and checks receipts (internal/trust).
+	Sealer func(url string) remote.Sealer
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() error {

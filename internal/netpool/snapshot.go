@@ -1,6 +1,7 @@
 package netpool
 
 import (
+	"math/big"
 	"net/http"
 	"slices"
 	"time"
@@ -78,4 +79,22 @@ func (p *Pool) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/orchestrators", httpx.JSON(p.log, func() any { return p.Snapshot() }))
 	return mux
+}
+
+// MinPrice is the lowest price per pixel among eligible orchestrators, or
+// nil when none is eligible yet.
+func (p *Pool) MinPrice() *big.Int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var low *big.Int
+	for _, n := range p.nodes {
+		if n.eligible && n.info != nil && n.info.PricePerPixel != nil &&
+			(low == nil || n.info.PricePerPixel.Cmp(low) < 0) {
+			low = n.info.PricePerPixel
+		}
+	}
+	if low == nil {
+		return nil
+	}
+	return new(big.Int).Set(low)
 }

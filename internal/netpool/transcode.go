@@ -102,10 +102,12 @@ const (
 	busyWait   = 500 * time.Millisecond
 )
 
-// isBusy reports whether err is an orchestrator's 503: no free slot now.
+// isBusy reports whether err is an orchestrator's 503 (no free slot now)
+// or 402 (our credit there ran short: the next attempt pays for the whole
+// segment), neither a fault of the node.
 func isBusy(err error) bool {
 	var se *remote.StatusError
-	return errors.As(err, &se) && se.Code == http.StatusServiceUnavailable
+	return errors.As(err, &se) && (se.Code == http.StatusServiceUnavailable || se.Code == http.StatusPaymentRequired)
 }
 
 // sleep waits d unless ctx or the pool ends first; it reports whether it

@@ -2,16 +2,22 @@
 // transcoding. It advertises what it can do and at what price, and
 // transcodes the segments broadcasters stream to it, either with its own
 // ffmpeg or through the transcoder nodes registered with it (see the
-// dispatch package). Payment checks come later.
+// dispatch package). Its Gate (internal/trust) takes payment and signs
+// receipts.
 package orchestrator
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/pm"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
 )
@@ -41,7 +47,14 @@ type Config struct {
 	Workers  Workers
 	// PricePerPixel is its price in wei per output pixel.
 	PricePerPixel int64
-	Logger        *slog.Logger
+	// Address is the key it signs receipts with and is paid to.
+	Address common.Address
+	// Gate admits segments (payment, signatures) and signs receipts.
+	Gate remote.Gate
+	// Params, when set, are the ticket parameters a sender must pay with;
+	// /api/info?sender=ADDRESS reports them.
+	Params func(ctx context.Context, sender common.Address) (pm.TicketParams, pm.ExpirationParams, error)
+	Logger *slog.Logger
 }
 
 // Info is what GET /api/info reports, for broadcasters choosing a node.
@@ -55,6 +68,13 @@ type Info struct {
 	// Transcode is "local" (ffmpeg on the orchestrator) or "remote"
 	// (registered transcoder nodes).
 	Transcode string `json:"transcode"`
+	// Address is the orchestrator's Ethereum address: receipts are signed
+	// and tickets paid to it.
+	Address string `json:"address,omitempty"`
+	// TicketParams and ExpirationParams are what a sender (named by
+	// ?sender=) pays this orchestrator with, when it charges.
+	TicketParams     *pm.TicketParams     `json:"ticket_params,omitempty"`
+	ExpirationParams *pm.ExpirationParams `json:"expiration_params,omitempty"`
 }
 
 // Orchestrator serves the transcode endpoint and its info.
@@ -82,7 +102,7 @@ func New(cfg Config) (*Orchestrator, error) {
 	if cfg.PricePerPixel < 0 {
 		return nil, errors.New("orchestrator: negative price")
 	}
-	hc := remote.HandlerConfig{Transcoder: cfg.Transcoder, Capacity: cfg.Capacity, Logger: cfg.Logger}
+	hc := remote.HandlerConfig{Transcoder: cfg.Transcoder, Capacity: cfg.Capacity, Gate: cfg.Gate, Logger: cfg.Logger}
 	if cfg.Workers != nil {
 		hc.Transcoder, hc.Capacity = cfg.Workers, remoteSlots
 	}
@@ -97,7 +117,27 @@ func (o *Orchestrator) Info() Info {
 	if w := o.cfg.Workers; w != nil {
 		in.Capacity, in.Free, in.Transcode = w.Capacity(), w.Free(), "remote"
 	}
+	if o.cfg.Address != (common.Address{}) {
+		in.Address = o.cfg.Address.Hex()
+	}
 	return in
+}
+
+// serveInfo answers GET /api/info, with ticket parameters for the sender
+// named by ?sender=0x… when this orchestrator charges.
+func (o *Orchestrator) serveInfo(w http.ResponseWriter, r *http.Request) error {
+	in := o.Info()
+	if s := r.URL.Query().Get("sender"); s != "" && o.cfg.Params != nil {
+		if !common.IsHexAddress(s) {
+			return fmt.Errorf("sender %q is not an Ethereum address: %w", s, httpx.ErrBadRequest)
+		}
+		tp, ep, err := o.cfg.Params(r.Context(), common.HexToAddress(s))
+		if err != nil {
+			return err
+		}
+		in.TicketParams, in.ExpirationParams = &tp, &ep
+	}
+	return httpx.WriteJSON(w, in)
 }
 
 // Handler serves POST /v1/transcode and GET /api/info, and with Workers
@@ -105,7 +145,7 @@ func (o *Orchestrator) Info() Info {
 func (o *Orchestrator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(remote.Path, o.seg)
-	mux.Handle("GET /api/info", httpx.JSON(o.log, func() any { return o.Info() }))
+	mux.Handle("GET /api/info", httpx.Handle(o.log, o.serveInfo))
 	if w := o.cfg.Workers; w != nil {
 		wh := w.Handler()
 		mux.Handle("/v1/transcoders/", wh)

@@ -15,7 +15,7 @@ import (
 // The custody log of a stream session lies next to its playlists:
 //
 //	{stream dir}/custody.jsonl         one JSON object per line (Entry)
-//	{stream dir}/source/{seq}.ts       each source segment as signed and sent
+//	{stream dir}/custody.d/{seq}.ts    each source segment as signed and sent
 //	{stream dir}/{rendition}/{seq}.ts  the renditions (written by playback)
 //
 // The first line names the EIP-712 domain and the broadcaster; a permit
@@ -23,7 +23,7 @@ import (
 // published segment.
 const (
 	CustodyFile = "custody.jsonl"
-	SourceDir   = "source"
+	SourceDir   = "custody.d"
 )
 
 // Entry kinds.
@@ -43,13 +43,44 @@ type Entry struct {
 	Publisher *common.Address `json:"publisher,omitempty"`
 	Permit    *Sealed         `json:"permit,omitempty"`
 	// segment
-	Seq        uint64          `json:"seq,omitempty"`
+	// Seq is written on segment lines only (MarshalJSON).
+	Seq        uint64          `json:"-"`
 	Source     string          `json:"source,omitempty"`
 	Renditions []RenditionFile `json:"renditions,omitempty"`
 	Proof      *Proof          `json:"proof,omitempty"`
 	// Unsigned says why a segment has no proof (published as source
 	// after the transcode failed, say).
 	Unsigned string `json:"unsigned,omitempty"`
+}
+
+// custodyLineJSON is Entry with seq present on segment lines, even seq 0.
+type custodyLineJSON struct {
+	custodyLineAlias
+	Seq *uint64 `json:"seq,omitempty"`
+}
+
+type custodyLineAlias Entry
+
+// MarshalJSON writes seq on segment lines only.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	j := custodyLineJSON{custodyLineAlias: custodyLineAlias(e)}
+	if e.Kind == KindSegment {
+		j.Seq = &e.Seq
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads a line written by MarshalJSON.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j custodyLineJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Entry(j.custodyLineAlias)
+	if j.Seq != nil {
+		e.Seq = *j.Seq
+	}
+	return nil
 }
 
 // RenditionFile names a rendition's file, relative to the stream dir, in

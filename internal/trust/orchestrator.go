@@ -23,7 +23,7 @@ var (
 	ErrUnsigned    = fmt.Errorf("segment not signed by its broadcaster: %w", httpx.ErrUnauthorized)
 	ErrBadSegment  = fmt.Errorf("signed segment does not match what arrived: %w", httpx.ErrBadRequest)
 	ErrBadResult   = fmt.Errorf("transcoder's signed result does not match its renditions: %w", httpx.ErrUnavailable)
-	ErrUnpaid      = fmt.Errorf("payment required: %w", httpx.ErrPaymentRequired)
+	ErrUnpaid      = httpx.ErrPaymentRequired
 	errNoRendition = errors.New("no renditions")
 )
 
@@ -90,19 +90,19 @@ func (o *Orchestrator) Admit(r *http.Request, job transcode.Job) (remote.Admissi
 		price := rc.PricePerPixel()
 		v := r.Header.Get(remote.HeaderPayment)
 		if v == "" {
-			return nil, fmt.Errorf("%w: this orchestrator charges %s wei per pixel: get ticket parameters from GET /api/info?sender=YOUR_ADDRESS and send tickets in %s",
-				ErrUnpaid, price, remote.HeaderPayment)
+			return nil, fmt.Errorf("this orchestrator charges %s wei per pixel: get ticket parameters from GET /api/info?sender=YOUR_ADDRESS and send tickets in %s: %w",
+				price, remote.HeaderPayment, ErrUnpaid)
 		}
 		p, err := pm.ParsePayment(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnpaid, err)
+			return nil, fmt.Errorf("%w: %w", err, ErrUnpaid)
 		}
 		if _, err := rc.Receive(r.Context(), p); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnpaid, err)
+			return nil, fmt.Errorf("%w: %w", err, ErrUnpaid)
 		}
 		need := new(big.Int).Mul(price, new(big.Int).SetUint64(EstimatePixels(job.Profiles, o.cfg.Segment)))
 		if err := rc.Reserve(p.Sender, need); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnpaid, err)
+			return nil, fmt.Errorf("%w: %w", err, ErrUnpaid)
 		}
 		a.payer, a.paid = p.Sender, true
 	}
