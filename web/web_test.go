@@ -59,6 +59,7 @@ func TestHandlerRoutes(t *testing.T) {
 		{"shared script", "GET", "/static/common.js", 200, "text/javascript; charset=utf-8"},
 		{"publisher script", "GET", "/static/publish.js", 200, "text/javascript; charset=utf-8"},
 		{"watch script", "GET", "/static/watch.js", 200, "text/javascript; charset=utf-8"},
+		{"wallet script", "GET", "/static/wallet.js", 200, "text/javascript; charset=utf-8"},
 		{"icon", "GET", "/static/favicon.svg", 200, "image/svg+xml"},
 		{"unknown asset", "GET", "/static/nope.js", 404, ""},
 		{"static directory is not listed", "GET", "/static/", 404, ""},
@@ -197,7 +198,7 @@ func TestPagesKeepTheIDsBrowserTestsUse(t *testing.T) {
 func staticTree(t *testing.T, withHLSJS bool) fs.FS {
 	t.Helper()
 	tree := fstest.MapFS{}
-	for _, name := range []string{"app.css", "common.js", "publish.js", "watch.js", "favicon.svg"} {
+	for _, name := range []string{"app.css", "common.js", "publish.js", "wallet.js", "watch.js", "favicon.svg"} {
 		b, err := fs.ReadFile(staticFS, "static/"+name)
 		if err != nil {
 			t.Fatal(err)

@@ -7,11 +7,42 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/castnet/castnet/internal/config"
 	"github.com/castnet/castnet/internal/publish"
+	"github.com/castnet/castnet/internal/sign"
 )
+
+// signPermit opens the key and signs a permit for the WHIP URL's stream.
+func signPermit(ctx context.Context, whipURL, keyFile, pwFile string, ttl time.Duration, maxPrice string, stderr io.Writer) (string, error) {
+	pw, err := config.ReadPassword(pwFile)
+	if err != nil {
+		return "", err
+	}
+	k, err := sign.Load(keyFile, pw)
+	if err != nil {
+		return "", err
+	}
+	var mp *big.Int
+	if maxPrice != "" {
+		v, ok := new(big.Int).SetString(maxPrice, 10)
+		if !ok || v.Sign() < 0 {
+			return "", fmt.Errorf("-max-price %q: want a whole number of wei", maxPrice)
+		}
+		mp = v
+	}
+	tok, p, err := publish.SignPermit(ctx, &http.Client{Timeout: 10 * time.Second}, whipURL, k, ttl, mp)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(stderr, "signed a permit as %s: stream %q, broadcaster %s, max %s wei/pixel, until %s\n",
+		k.Address.Hex(), p.Stream, p.Broadcaster.Hex(), p.MaxPricePerPixel, time.Unix(p.Expires.Int64(), 0).Format(time.RFC3339))
+	return tok, nil
+}
 
 func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg publish.Config
@@ -29,6 +60,10 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.FPS, "fps", 30, "test pattern frame rate")
 	fs.IntVar(&cfg.Bitrate, "bitrate", 2_500_000, "test pattern video bitrate, bits per second")
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary used to prepare the media")
+	ethKey := fs.String("eth-key", "", "sign a Publish permit with this key file (the node may require one, and bills the key's ledger balance)")
+	pwFile := fs.String("eth-password-file", "", "file holding the key file's password (default: $"+config.PasswordEnv+")")
+	permitTTL := fs.Duration("permit-ttl", time.Hour, "how long the signed permit is valid")
+	maxPrice := fs.String("max-price", "", "most wei per pixel the permit lets the node bill (default: the node's suggestion)")
 	verbose := fs.Bool("v", false, "log details")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -48,6 +83,16 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("WHIP URL %q: want http:// or https://", cfg.URL)
+	}
+	if *ethKey != "" {
+		if cfg.Token != "" {
+			return errors.New("give -token or -eth-key, not both")
+		}
+		tok, err := signPermit(ctx, cfg.URL, *ethKey, *pwFile, *permitTTL, *maxPrice, stderr)
+		if err != nil {
+			return err
+		}
+		cfg.Token = tok
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -14,6 +14,12 @@ import (
 
 // PaymentHeader is the HTTP request header a broadcaster sends its payment
 // in, encoded by EncodePayment.
+//
+// Only tickets prove who sent a payment: each is signed by Sender and its
+// nonce is used once. A payment without tickets names a sender nobody
+// vouches for, so a server must not spend that sender's credit (Reserve,
+// Debit) on its word alone: it must authenticate the broadcaster some
+// other way (a signed request or a session token bound to the sender).
 const PaymentHeader = "Castnet-Payment"
 
 // Limits of ParsePayment.

@@ -280,7 +280,8 @@ func (r *Recipient) recipientRand(sender common.Address, p TicketParams, exp Exp
 // A payment fails as a whole, before anything is credited; its error is
 // then a *PaymentError (errors.Is ErrPayment). Other errors are the
 // broker's. Winning tickets are queued for redemption. A payment with no
-// ticket credits nothing and is checked only up to the signatures.
+// ticket credits nothing; it passes the checks up to expiry, which do not
+// authenticate its sender (see the package notes in PaymentHeader).
 func (r *Recipient) Receive(ctx context.Context, p Payment) (*big.Int, error) {
 	credited, winners, err := r.receive(ctx, p)
 	if err != nil {

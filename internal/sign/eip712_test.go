@@ -457,6 +457,9 @@ func TestRecordCheck(t *testing.T) {
 func TestPublishRequest(t *testing.T) {
 	b := common.HexToAddress("0xe93a9c31d153385bd18dea5e34784f069825d544")
 	for _, d := range []Domain{DefaultDomain(), DefaultDomain().WithChainID(big.NewInt(42161))} {
+		if _, ok := PublishRequest(d, b).(map[string]any); !ok {
+			t.Fatal("PublishRequest is not a map[string]any (handlers add keys to it)")
+		}
 		raw, err := json.Marshal(PublishRequest(d, b))
 		if err != nil {
 			t.Fatal(err)

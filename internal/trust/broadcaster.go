@@ -118,6 +118,7 @@ func (b *Broadcaster) Admit(r *http.Request, stream string) (func(), error) {
 			return nil, fmt.Errorf("this node only accepts wallet-signed streams: send Authorization: Bearer %s… (the publisher page's Connect wallet, or castnet publish -eth-key FILE): %w",
 				sign.TokenPrefix, httpx.ErrUnauthorized)
 		}
+		b.forget(stream)
 		return func() {}, nil
 	}
 	publisher, p, err := sign.CheckPermit(b.cfg.Domain, token, sign.PermitPolicy{
@@ -167,13 +168,18 @@ func (b *Broadcaster) Admit(r *http.Request, stream string) (func(), error) {
 	b.mu.Unlock()
 	b.log.Info("publisher admitted by permit", "stream", stream, "publisher", publisher.Hex(),
 		"expires", time.Unix(p.Expires.Int64(), 0).UTC().Format(time.RFC3339), "max_price_per_pixel", p.MaxPricePerPixel)
-	return func() {
-		b.mu.Lock()
-		if b.streams[stream] == entry {
-			delete(b.streams, stream)
-		}
-		b.mu.Unlock()
-	}, nil
+	// The permit stays linked to the stream after the session ends: its
+	// last segments are still being transcoded, signed and billed. The
+	// next admission of the name replaces it.
+	return func() {}, nil
+}
+
+// forget unlinks a stream name from the permit it was last published
+// under: an anonymous session of that name has none.
+func (b *Broadcaster) forget(stream string) {
+	b.mu.Lock()
+	delete(b.streams, stream)
+	b.mu.Unlock()
 }
 
 // sealedPermit keeps the permit and its signature as the token carried

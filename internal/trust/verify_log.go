@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -134,17 +135,17 @@ func parseEntry(line []byte) (Entry, error) {
 	case KindPermit:
 		allowed, required = []string{"publisher", "permit"}, []string{"publisher", "permit"}
 	case KindSegment:
-		allowed, required = []string{"seq", "source", "renditions", "proof", "unsigned"}, []string{"source"}
+		allowed, required = []string{"seq", "source", "renditions", "proof", "unsigned"}, []string{"seq", "source"}
 	default:
 		return Entry{}, fmt.Errorf("unknown kind %q", truncateText(j.Kind, 40))
 	}
 	for _, f := range present {
-		if !contains(allowed, f) {
+		if !slices.Contains(allowed, f) {
 			return Entry{}, fmt.Errorf("a %s line has no %q", j.Kind, f)
 		}
 	}
 	for _, f := range required {
-		if !contains(present, f) {
+		if !slices.Contains(present, f) {
 			return Entry{}, fmt.Errorf("a %s line needs %q", j.Kind, f)
 		}
 	}
@@ -158,9 +159,7 @@ func parseEntry(line []byte) (Entry, error) {
 	case KindPermit:
 		e.Publisher, e.Permit = j.Publisher, j.Permit
 	case KindSegment:
-		if j.Seq != nil {
-			e.Seq = *j.Seq
-		}
+		e.Seq = *j.Seq
 		if err := checkPath(*j.Source); err != nil {
 			return Entry{}, fmt.Errorf("source: %w", err)
 		}
@@ -255,15 +254,6 @@ func validRendition(s string) bool {
 		}
 	}
 	return true
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // truncateText shortens s to n bytes for an error message.

@@ -1,9 +1,16 @@
 // castnet publisher page: capture a camera or a screen, and go live over WHIP
 // (RFC 9725). The page state is one of idle | preview | connecting | live |
 // stopped | error, written to #state[data-state] and window.castnet.state.
+//
+// A node may take wallet-signed permits (GET /api/eip712 describes them):
+// Connect wallet asks the browser wallet (EIP-1193, window.ethereum) for an
+// account, and each Go live then has the wallet sign a fresh EIP-712 permit
+// (wallet.js), sent as the session's bearer token. A refused permit (401 or
+// 403) shows "Refused: <reason>" and returns the page to idle.
 (function () {
   'use strict';
   const C = globalThis.CastnetCommon;
+  const W = globalThis.CastnetWallet;
   const $ = (id) => document.getElementById(id);
   const el = {
     form: $('form'), source: $('source'), stream: $('stream'), token: $('token'),
@@ -12,6 +19,10 @@
     bitrate: $('bitrate'), resolution: $('resolution'), elapsed: $('elapsed'),
     watchlink: $('watchlink'), copylink: $('copylink'),
     preview: $('preview'), placeholder: $('placeholder'), livebadge: $('livebadge'),
+    wallet: $('wallet'), connectwallet: $('connectwallet'), walletaddress: $('walletaddress'),
+    walletstatus: $('wallet-status'), walletneed: $('wallet-need'),
+    permit: $('permit'), permitStream: $('permit-stream'), permitExpires: $('permit-expires'),
+    permitPrice: $('permit-price'), permitBroadcaster: $('permit-broadcaster'),
   };
 
   const STATE_TEXT = {
@@ -40,6 +51,14 @@
     startedAt: 0,
     statsTimer: 0,
     lastStats: null,
+    // Wallet permits. permitInfo is GET /api/eip712: undefined until it
+    // answers (or after it failed), null when the node has no permits.
+    permitInfo: undefined,
+    permitInfoLoad: null, // the request in flight, or its settled promise
+    permitInfoError: '',
+    address: '', // the connected wallet account, '' when none
+    walletBusy: false, // eth_requestAccounts is waiting for the person
+    signed: null, // the last permit message the wallet signed
   };
 
   // window.castnet is the page's test surface; getters keep it current.
@@ -47,19 +66,39 @@
     get state() { return s.state; },
     get sessionURL() { return s.sessionURL; },
     get error() { return el.error.textContent; },
+    get wallet() {
+      return {
+        provider: !!provider(),
+        address: s.address,
+        requirePermit: !!(s.permitInfo && s.permitInfo.requirePermit),
+        status: el.walletstatus.textContent,
+        signed: s.signed,
+      };
+    },
   });
+
+  // RefusedError is the node refusing the publisher (401 or 403): a missing
+  // or bad token or permit, an expired or replayed permit, a publisher that
+  // is not allowed or has no funds. The page goes back to idle.
+  class RefusedError extends C.UserError {}
 
   function setState(state, text) {
     s.state = state;
     C.setState(el.state, state, text || STATE_TEXT[state]);
-    const busy = state === 'connecting' || state === 'live';
-    el.golive.disabled = busy;
+    updateControls();
+  }
+
+  function updateControls() {
+    const busy = s.state === 'connecting' || s.state === 'live';
+    // A node that only takes permits cannot be published to without a wallet.
+    el.golive.disabled = busy || walletMissing();
     el.startpreview.disabled = busy;
     el.stop.disabled = !busy && !s.media;
     el.source.disabled = busy;
     el.stream.disabled = busy;
     el.token.disabled = busy;
-    el.livebadge.hidden = state !== 'live';
+    el.livebadge.hidden = s.state !== 'live';
+    renderWallet(busy);
   }
 
   function showError(message) {
@@ -69,6 +108,165 @@
   function fail(message) {
     showError(message);
     setState('error');
+  }
+
+  // backToIdle ends the attempt after a refusal (by the node or in the
+  // wallet): nothing is sent and the camera is released.
+  function backToIdle(message) {
+    closeSession();
+    stopMedia();
+    resetStats();
+    showError(message);
+    setState('idle');
+  }
+
+  // --- wallet ----------------------------------------------------------------
+
+  function provider() {
+    const p = window.ethereum;
+    return p && typeof p.request === 'function' ? p : null;
+  }
+
+  function permitRequired() {
+    return !!(s.permitInfo && s.permitInfo.requirePermit);
+  }
+
+  function walletMissing() {
+    return permitRequired() && !provider();
+  }
+
+  // loadPermitInfo asks the node how it takes permits, once; a failure is
+  // forgotten so that the next Go live asks again.
+  function loadPermitInfo() {
+    if (s.permitInfoLoad) return s.permitInfoLoad;
+    s.permitInfoLoad = (async () => {
+      const res = await fetch('/api/eip712', { headers: { Accept: 'application/json' } });
+      if (res.status === 404) return null; // a node without permits
+      if (!res.ok) throw new Error(await C.responseReason(res));
+      return W.checkInfo(await res.json());
+    })().then((info) => {
+      s.permitInfo = info;
+      s.permitInfoError = '';
+      updateControls();
+      return info;
+    }, (err) => {
+      s.permitInfoLoad = null;
+      s.permitInfoError = (err && err.message) || String(err);
+      updateControls();
+      throw err;
+    });
+    return s.permitInfoLoad;
+  }
+
+  function walletStatus() {
+    const p = provider();
+    const info = s.permitInfo;
+    if (s.walletBusy) return { text: 'Waiting for your wallet: approve the connection there.' };
+    if (info === undefined) {
+      return s.permitInfoError
+        ? { text: 'Could not ask the node about wallet permits (' + s.permitInfoError + '); Go live asks again.' }
+        : { text: 'Checking whether this node takes wallet-signed permits…' };
+    }
+    if (info === null) return { text: 'This node does not take wallet-signed permits.' };
+    if (info.requirePermit && !p) return { text: W.NEED_WALLET, warn: true };
+    if (s.address) {
+      return { text: 'Connected as ' + s.address + '. Each Go live asks your wallet to sign a fresh permit.' };
+    }
+    if (info.requirePermit) {
+      return { text: 'This node only accepts wallet-signed streams: Go live connects your wallet and asks it to sign a permit.' };
+    }
+    if (!p) return { text: 'No browser wallet found. This node does not require one.' };
+    return { text: 'Optional: connect a wallet to sign your streams with it.' };
+  }
+
+  function renderWallet(busy) {
+    const p = provider();
+    el.wallet.hidden = s.permitInfo === null; // the node takes no permits
+    el.walletneed.textContent = permitRequired() ? '(required by this node)' : '(optional)';
+    el.connectwallet.disabled = !p || busy || s.walletBusy || !!s.address || s.permitInfo === null;
+    el.connectwallet.textContent = s.address ? 'Wallet connected' : 'Connect wallet';
+    el.walletaddress.textContent = s.address ? W.shortAddress(s.address) : '';
+    el.walletaddress.title = s.address;
+    const st = walletStatus();
+    if (el.walletstatus.textContent !== st.text) el.walletstatus.textContent = st.text;
+    el.walletstatus.classList.toggle('warn', !!st.warn);
+  }
+
+  function showPermit(message) {
+    s.signed = message;
+    el.permitStream.textContent = message.stream;
+    el.permitExpires.textContent = W.formatExpires(message.expires);
+    el.permitPrice.textContent = message.maxPricePerPixel + ' wei';
+    el.permitBroadcaster.textContent = message.broadcaster;
+    el.permit.hidden = false;
+  }
+
+  // connectWallet asks the wallet for an account (eth_requestAccounts).
+  async function connectWallet() {
+    const p = provider();
+    if (!p) throw new C.UserError(W.NEED_WALLET);
+    s.walletBusy = true;
+    updateControls();
+    try {
+      s.address = await W.requestAccounts(p);
+    } finally {
+      s.walletBusy = false;
+      updateControls();
+    }
+    return s.address;
+  }
+
+  async function onConnectClick() {
+    showError('');
+    try {
+      await connectWallet();
+    } catch (err) {
+      showError(err instanceof C.UserError ? err.message : W.describeWalletError(err));
+    }
+  }
+
+  // onAccountsChanged follows the account chosen in the wallet; a live
+  // session goes on under the permit it was started with.
+  function onAccountsChanged(accounts) {
+    if (!s.address) return; // not connected: the page does not use the wallet
+    const next = Array.isArray(accounts) && accounts.length ? String(accounts[0]) : '';
+    s.address = next;
+    if (!next) showError('The wallet disconnected this site. Connect it again to sign permits.');
+    updateControls();
+  }
+
+  // bearerFor returns the Authorization token for a new session of name.
+  //
+  // A node that requires permits gets one signed by the wallet, which is
+  // connected first when it is not yet. A node that takes permits without
+  // requiring them still gets a signed permit when a wallet is connected
+  // (and no publish token was typed): connecting a wallet says "publish as
+  // me", and the node may bill that wallet's balance; signing costs nothing
+  // and the permit caps the price per pixel. A typed publish token wins
+  // there because a request carries one Authorization header only, and a
+  // node set up with a publish token expects that token. Every Go live
+  // signs a fresh permit: the node spends its nonce.
+  async function bearerFor(name) {
+    const typed = el.token.value.trim();
+    let info;
+    try {
+      info = await loadPermitInfo();
+    } catch (err) {
+      if (!s.address) return typed; // the node will say if it wanted a permit
+      throw new C.UserError('Cannot sign a permit: the node did not describe it (' + err.message + ').');
+    }
+    if (!info || (!info.requirePermit && (typed || !s.address))) return typed;
+    const p = provider();
+    if (!p) throw new C.UserError(W.NEED_WALLET);
+    if (!s.address) {
+      setState('connecting', 'Connecting your wallet…');
+      await connectWallet();
+    }
+    setState('connecting', 'Waiting for your wallet to sign the permit…');
+    const permit = await W.signPermit(p, s.address, info, name, Date.now());
+    showPermit(permit.message);
+    setState('connecting');
+    return permit.token;
   }
 
   // --- capture -------------------------------------------------------------
@@ -206,6 +404,7 @@
       body: pc.localDescription.sdp,
       signal: s.abort.signal,
     });
+    if (res.status === 401 || res.status === 403) throw new RefusedError('Refused: ' + await C.responseReason(res));
     if (res.status !== 201) throw new C.UserError('The server refused the stream: ' + await C.responseReason(res));
     const location = res.headers.get('Location');
     if (!location) throw new C.UserError('The server accepted the stream but sent no session URL (Location header).');
@@ -279,11 +478,24 @@
       fail('The chosen source has no video.');
       return;
     }
-    s.token = el.token.value.trim();
+    let token;
+    try {
+      token = await bearerFor(name);
+    } catch (err) {
+      if (attempt !== s.attempt) return;
+      backToIdle(err instanceof C.UserError ? err.message : W.describeWalletError(err));
+      return;
+    }
+    if (attempt !== s.attempt) return;
+    s.token = token;
     try {
       await publish(media, name, attempt);
     } catch (err) {
       if (attempt !== s.attempt) return;
+      if (err instanceof RefusedError) {
+        backToIdle(err.message);
+        return;
+      }
       closeSession();
       fail(C.describePublishError(err));
     }
@@ -393,9 +605,26 @@
     el.source.addEventListener('change', onSourceChange);
     el.stream.addEventListener('input', updateWatchLink);
     el.copylink.addEventListener('click', copyLink);
+    el.connectwallet.addEventListener('click', onConnectClick);
     window.addEventListener('pagehide', onPageHide);
     updateWatchLink();
     setState('idle');
+    watchProvider();
+    loadPermitInfo().catch((err) => console.warn('castnet: GET /api/eip712:', err));
+  }
+
+  // watchProvider follows the wallet's account, including a wallet that
+  // injects window.ethereum after the page loaded (it then fires
+  // "ethereum#initialized").
+  function watchProvider() {
+    const p = provider();
+    if (p && typeof p.on === 'function') p.on('accountsChanged', onAccountsChanged);
+    if (!p) {
+      window.addEventListener('ethereum#initialized', () => {
+        watchProvider();
+        updateControls();
+      }, { once: true });
+    }
   }
 
   init();
