@@ -155,7 +155,6 @@ func (b *endBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-
 // ReadRenditions parses a multipart/mixed rendition body (an orchestrator's
 // answer, or a transcoder's result) and requires exactly the requested
 // renditions, each matching its declared hash.
