@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +27,23 @@ var orchUp = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 // takes a 720p segment over HTTP and answers with the ladder.
 func TestOrchestratorTranscodesStreamedSegments(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe")
-	base, _, _ := startOrchestrator(t, "-capacity", "1", "-price", "3")
+	base, _, _ := paidOrchestrator(t, "-capacity", "1")
 	testOrchestrator(t, base)
 }
+
+// paidOrchestrator runs an orchestrator that charges 3 wei per pixel,
+// signing with a fresh key and taking tickets against a fresh ledger,
+// which the test's broadcaster shares (as nodes on one machine would).
+func paidOrchestrator(t *testing.T, extra ...string) (string, *exec.Cmd, *logBuffer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	testLedgers.Store(t.Name(), path)
+	args := append([]string{"-price", "3", "-ledger", path}, keyFlags(t, newKey(t))...)
+	return startOrchestrator(t, append(args, extra...)...)
+}
+
+// testLedgers maps a test to the ledger file its orchestrator uses.
+var testLedgers sync.Map
 
 // startOrchestrator runs `castnet orchestrator` on a free loopback port and
 // returns its URL, process and log; it is stopped when the test ends.
@@ -134,11 +151,24 @@ func testOrchestrator(t *testing.T, base string) {
 	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := &remote.Client{URL: base}
-	rends, err := c.Transcode(ctx, transcode.Job{Seq: 0, Input: f,
-		Profiles: transcode.Ladder(transcode.DefaultLadder(), 1280, 720), SourceWidth: 1280, SourceHeight: 720})
+	job := transcode.Job{Stream: "e2e", Seq: 0, Input: f,
+		Profiles: transcode.Ladder(transcode.DefaultLadder(), 1280, 720), SourceWidth: 1280, SourceHeight: 720}
+	// Unpaid and unsigned, the segment is refused before any work.
+	var se *remote.StatusError
+	if _, err := (&remote.Client{URL: base}).Transcode(ctx, job); !errors.As(err, &se) || se.Code != http.StatusPaymentRequired {
+		t.Fatalf("unpaid segment: %v, want 402", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := testLedgers.Load(t.Name())
+	c := &remote.Client{URL: base, Sealer: payingSealer(t, newKey(t), openLedger(t, path.(string)), base)}
+	rends, err := c.Transcode(ctx, job)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rends[0].Proof == "" {
+		t.Fatal("the answer carried no signed receipt")
 	}
 	want := map[string][2]int{"source": {1280, 720}, "480p": {854, 480}, "360p": {640, 360}}
 	if len(rends) != len(want) {
@@ -163,7 +193,7 @@ func testOrchestrator(t *testing.T, base string) {
 // serves the same request through it.
 func TestRemoteOrchestratorTranscodesThroughTranscoder(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe")
-	base, _, _ := startOrchestrator(t, "-transcode", "remote", "-secret", "s3cret", "-price", "3")
+	base, _, _ := paidOrchestrator(t, "-transcode", "remote", "-secret", "s3cret")
 	if in := orchInfo(t, base); in.Capacity != 0 || in.Free != 0 {
 		t.Fatalf("capacity before any transcoder: %+v", in)
 	}

@@ -120,7 +120,7 @@ const providerJS = `(() => {
         case 'eth_chainId':
           return '0x1';
         case 'eth_signTypedData_v4':
-          return window.castnetTestSign(params);
+          return window.castnetTestSign(params[0], params[1]);
       }
       throw Object.assign(new Error('unsupported method ' + method), { code: 4200 });
     },
@@ -182,7 +182,9 @@ func waitRefused(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	run(t, ctx, 30*time.Second, "wait for the refusal",
 		poll(`window.castnet.state === 'idle' && window.castnet.error !== ''`, 25*time.Second))
-	return eval[string](t, ctx, `window.castnet.error`)
+	msg := eval[string](t, ctx, `window.castnet.error`)
+	t.Logf("the page says: %s", msg)
+	return msg
 }
 
 // TestWalletPublish: the publisher page's Connect wallet flow against a node
@@ -225,8 +227,11 @@ func TestWalletPublish(t *testing.T) {
 		}
 		run(t, ctx, 40*time.Second, "go live",
 			chromedp.Click(chromedp.CSS("#golive")),
-			poll(`window.castnet.state === 'live'`, 30*time.Second),
+			poll(`['live', 'idle', 'error'].includes(window.castnet.state)`, 30*time.Second),
 		)
+		if st := eval[string](t, ctx, `window.castnet.state`); st != "live" {
+			t.Fatalf("page state %q after Go live, error %q", st, eval[string](t, ctx, `window.castnet.error`))
+		}
 		deadline := time.Now().Add(15 * time.Second)
 		for !n.liveStream(stream) {
 			if time.Now().After(deadline) {
