@@ -196,7 +196,7 @@ func (d *Dev) ownNetwork(cfg config.Dev, log *slog.Logger, base string, mux *htt
 	if err != nil {
 		return nil, err
 	}
-	seller, err := newSellerTrust(oKey, domain, cfg.Price, d.Ledger, cfg.Segment, log.With("role", "orchestrator"))
+	seller, err := newSellerTrust(oKey, domain, cfg.Price, nil, d.Ledger, cfg.Segment, log.With("role", "orchestrator"))
 	if err != nil {
 		return nil, err
 	}

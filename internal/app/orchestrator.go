@@ -66,7 +66,7 @@ func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orches
 		}
 		o.closers.add(led.Close)
 	}
-	seller, err := newSellerTrust(key, sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)), price, led, 0, log)
+	seller, err := newSellerTrust(key, sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)), price, cfg.FaceValue, led, 0, log)
 	if err != nil {
 		return nil, err
 	}

@@ -68,11 +68,11 @@ type sellerTrust struct {
 
 // newSellerTrust builds an orchestrator's gate. With a price, tickets are
 // checked against (and redeemed on) the ledger.
-func newSellerTrust(key sign.Key, d sign.Domain, price *big.Int, led *ledger.Ledger, segment time.Duration, log *slog.Logger) (*sellerTrust, error) {
+func newSellerTrust(key sign.Key, d sign.Domain, price, faceValue *big.Int, led *ledger.Ledger, segment time.Duration, log *slog.Logger) (*sellerTrust, error) {
 	st := &sellerTrust{}
 	if price != nil && price.Sign() > 0 {
 		r, err := pm.NewRecipient(pm.RecipientConfig{Key: key, Broker: led, PricePerPixel: price,
-			Log: log.With("component", "tickets")})
+			FaceValue: faceValue, Log: log.With("component", "tickets")})
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func newSellerTrust(key sign.Key, d sign.Domain, price *big.Int, led *ledger.Led
 
 // config fills an orchestrator's trust fields.
 func (st *sellerTrust) config(c orchestrator.Config, addr common.Address) orchestrator.Config {
-	c.Address, c.Gate = addr, st.gate
+	c.Address, c.Gate, c.Payments = addr, st.gate, st.gate.Payments
 	if st.recipient != nil {
 		c.Params = st.recipient.Params
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 )
 
@@ -28,6 +29,9 @@ type Orchestrator struct {
 	// against; ChainID goes into the EIP-712 domain when set.
 	Ledger  string
 	ChainID int64
+	// FaceValue is what a winning ticket pays (nil: the default, 1e15 wei
+	// or 100 tickets' worth).
+	FaceValue *big.Int
 }
 
 // ParseOrchestrator reads `castnet orchestrator` flags.
@@ -47,8 +51,16 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	addIdentityFlags(fs, &o.Identity)
 	fs.StringVar(&o.Ledger, "ledger", "./castnet-data/ledger.db", "SQLite ledger file tickets are checked and redeemed against")
 	fs.Int64Var(&o.ChainID, "chain-id", 0, "EIP-712 chainId for receipts (default: none)")
+	faceValue := fs.String("face-value", "", "what a winning ticket pays, in wei (default: 1e15, or 100 tickets' worth if more)")
 	if err := fs.Parse(args); err != nil {
 		return Orchestrator{}, err
+	}
+	if *faceValue != "" {
+		v, err := parseWei("-face-value", *faceValue)
+		if err != nil {
+			return Orchestrator{}, err
+		}
+		o.FaceValue = v
 	}
 	if fs.NArg() > 0 {
 		return Orchestrator{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))

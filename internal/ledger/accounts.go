@@ -156,8 +156,8 @@ func (l *Ledger) Account(ctx context.Context, addr common.Address) (Account, err
 // Bill debits amount wei from a publisher's balance, once per key (for
 // example "stream/sequence"): billing a key already billed to this
 // publisher charges nothing and returns the current balance. When the
-// balance is short it charges nothing and returns ErrInsufficientBalance.
-// It returns the balance left.
+// balance is short it charges nothing and returns the balance with
+// ErrInsufficientBalance. It returns the balance left.
 func (l *Ledger) Bill(ctx context.Context, publisher common.Address, key string, amount *big.Int) (remaining *big.Int, err error) {
 	if publisher == (common.Address{}) {
 		return nil, errors.New("ledger: bill: zero publisher address")
@@ -188,6 +188,7 @@ func (l *Ledger) Bill(ctx context.Context, publisher common.Address, key string,
 			return fmt.Errorf("ledger: bill %q: %w", key, err)
 		}
 		if a.Publisher.Cmp(amount) < 0 {
+			remaining = a.Publisher
 			return fmt.Errorf("%w: publisher %s: balance %s wei, bill %s wei", ErrInsufficientBalance, publisher, a.Publisher, amount)
 		}
 		a.Publisher.Sub(a.Publisher, amount)
@@ -203,6 +204,9 @@ func (l *Ledger) Bill(ctx context.Context, publisher common.Address, key string,
 		remaining, charged = a.Publisher, true
 		return l.txHistory(ctx, tx, now, KindBill, publisher, common.Address{}, amount, key)
 	})
+	if errors.Is(err, ErrInsufficientBalance) {
+		return remaining, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +253,13 @@ func (l *Ledger) History(ctx context.Context, addr common.Address, limit int) ([
 	if addr == (common.Address{}) {
 		rows, err = l.rdb.QueryContext(ctx, cols+"ORDER BY id DESC LIMIT ?", limit)
 	} else {
-		rows, err = l.rdb.QueryContext(ctx, cols+"WHERE account = ?1 OR counterparty = ?1 ORDER BY id DESC LIMIT ?2", addrKey(addr), limit)
+		// Each side reads at most limit entries from its index, newest
+		// first, so the sort stays small however long the history is.
+		rows, err = l.rdb.QueryContext(ctx, cols+`WHERE id IN (
+			SELECT id FROM (SELECT id FROM history WHERE account = ?1 ORDER BY id DESC LIMIT ?2)
+			UNION ALL
+			SELECT id FROM (SELECT id FROM history WHERE counterparty = ?1 ORDER BY id DESC LIMIT ?2)
+		) ORDER BY id DESC LIMIT ?2`, addrKey(addr), limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: history: %w", err)

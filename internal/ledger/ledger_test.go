@@ -149,8 +149,8 @@ func TestBill(t *testing.T) {
 	}
 	// A bill larger than the balance charges nothing, and the key stays
 	// free for a retry.
-	_, err = e.l.Bill(e.ctx, pub, "s/2", big.NewInt(71))
-	if !errors.Is(err, ErrInsufficientBalance) || !strings.Contains(err.Error(), "balance 70 wei, bill 71 wei") {
+	rem, err = e.l.Bill(e.ctx, pub, "s/2", big.NewInt(71))
+	if !errors.Is(err, ErrInsufficientBalance) || !strings.Contains(err.Error(), "balance 70 wei, bill 71 wei") || rem.Int64() != 70 {
 		t.Fatalf("Bill beyond the balance = %v", err)
 	}
 	e.wantAccount(pub, 0, 0, 70, 0)
@@ -307,5 +307,34 @@ func TestConservation(t *testing.T) {
 	}
 	if err := e.l.Verify(e.ctx); !errors.Is(err, ErrInconsistent) {
 		t.Fatalf("Verify after tampering = %v", err)
+	}
+}
+
+// TestWriteTransactionsAreImmediate checks that a write transaction holds
+// the write lock from BEGIN, before any statement: another connection's
+// BEGIN IMMEDIATE then fails at once (busy_timeout 0).
+func TestWriteTransactionsAreImmediate(t *testing.T) {
+	e := newEnv(t)
+	tx, err := e.l.wdb.BeginTx(e.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	other, err := sql.Open("sqlite", e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(e.ctx, "BEGIN IMMEDIATE"); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("BEGIN IMMEDIATE beside an open write transaction = %v, want database is locked", err)
+	}
+	// Readers are not blocked (WAL).
+	if _, err := e.l.Account(e.ctx, e.sender.Address); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // ErrRecipientRand means the recipientRand revealed to redeem a ticket
-// does not hash to the ticket's recipientRandHash.
+// does not hash to the ticket's recipientRandHash. Redeem's error wraps
+// pm.ErrTicket too, so callers that only know the pm errors see a
+// permanent refusal.
 var ErrRecipientRand = errors.New("recipientRand does not match the ticket's recipientRandHash")
 
 // Redeem pays a winning ticket to its recipient, applying TicketBroker's
@@ -45,7 +47,7 @@ func (l *Ledger) Redeem(ctx context.Context, t pm.Ticket, sig []byte, recipientR
 		return nil, fmt.Errorf("%w: faceValue is zero, nothing to redeem", pm.ErrTicket)
 	}
 	if recipientRand == nil || recipientRand.Sign() < 0 || recipientRand.BitLen() > 256 {
-		return nil, fmt.Errorf("%w: recipientRand is missing, negative or wider than 256 bits", ErrRecipientRand)
+		return nil, fmt.Errorf("%w (%w): recipientRand is missing, negative or wider than 256 bits", ErrRecipientRand, pm.ErrTicket)
 	}
 	signer, err := t.Signer(sig)
 	if err != nil {
@@ -55,7 +57,7 @@ func (l *Ledger) Redeem(ctx context.Context, t pm.Ticket, sig []byte, recipientR
 		return nil, fmt.Errorf("%w: signed by %s, sender is %s", pm.ErrWrongSigner, signer, t.Sender)
 	}
 	if got := pm.RandHash(recipientRand); got != t.RecipientRandHash {
-		return nil, fmt.Errorf("%w: keccak256(recipientRand) is %s, ticket commits to %s", ErrRecipientRand, got, t.RecipientRandHash)
+		return nil, fmt.Errorf("%w (%w): keccak256(recipientRand) is %s, ticket commits to %s", ErrRecipientRand, pm.ErrTicket, got, t.RecipientRandHash)
 	}
 	if !pm.Wins(sig, recipientRand, t.WinProb) {
 		return nil, fmt.Errorf("%w: ticket %s", pm.ErrNotWinning, t.Hash())

@@ -76,6 +76,7 @@ func TestRedeemWrongRand(t *testing.T) {
 	tk, sig, rr := e.ticket(100, pm.MaxWinProb)
 	_, err := e.l.Redeem(e.ctx, tk, sig, new(big.Int).Add(rr, big.NewInt(1)))
 	wantErr(t, err, ErrRecipientRand)
+	wantErr(t, err, pm.ErrTicket)
 	_, err = e.l.Redeem(e.ctx, tk, sig, nil)
 	wantErr(t, err, ErrRecipientRand)
 	e.wantAccount(e.sender.Address, 1000, 0, 0, 0)

@@ -54,7 +54,9 @@ type Config struct {
 	// Params, when set, are the ticket parameters a sender must pay with;
 	// /api/info?sender=ADDRESS reports them.
 	Params func(ctx context.Context, sender common.Address) (pm.TicketParams, pm.ExpirationParams, error)
-	Logger *slog.Logger
+	// Payments, when set, is served at GET /api/payments.
+	Payments func() any
+	Logger   *slog.Logger
 }
 
 // Info is what GET /api/info reports, for broadcasters choosing a node.
@@ -146,6 +148,9 @@ func (o *Orchestrator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(remote.Path, o.seg)
 	mux.Handle("GET /api/info", httpx.Handle(o.log, o.serveInfo))
+	if o.cfg.Payments != nil {
+		mux.Handle("GET /api/payments", httpx.JSON(o.log, o.cfg.Payments))
+	}
 	if w := o.cfg.Workers; w != nil {
 		wh := w.Handler()
 		mux.Handle("/v1/transcoders/", wh)

@@ -1,12 +1,14 @@
 package trust
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -64,6 +66,39 @@ type OrchestratorConfig struct {
 type Orchestrator struct {
 	cfg OrchestratorConfig
 	log *slog.Logger
+
+	mu      sync.Mutex
+	charged Charged
+}
+
+// Charged is what an orchestrator has signed receipts for and charged.
+type Charged struct {
+	Segments uint64   `json:"segments"`
+	Pixels   uint64   `json:"pixels"`
+	Wei      *big.Int `json:"-"`
+}
+
+// MarshalJSON writes wei as a decimal string.
+func (c Charged) MarshalJSON() ([]byte, error) {
+	type plain Charged
+	return json.Marshal(struct {
+		plain
+		Wei string `json:"wei"`
+	}{plain(c), c.Wei.String()})
+}
+
+// Payments is the orchestrator's payment state, for GET /api/payments.
+func (o *Orchestrator) Payments() any {
+	o.mu.Lock()
+	c := o.charged
+	c.Wei = new(big.Int).Set(o.charged.Wei)
+	o.mu.Unlock()
+	out := map[string]any{"charged": c}
+	if rc := o.cfg.Recipient; rc != nil {
+		out["tickets"] = rc.Stats()
+		out["pricePerPixel"] = rc.PricePerPixel().String()
+	}
+	return out
 }
 
 // NewOrchestrator builds a gate.
@@ -74,7 +109,7 @@ func NewOrchestrator(cfg OrchestratorConfig) *Orchestrator {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Orchestrator{cfg: cfg, log: cfg.Logger}
+	return &Orchestrator{cfg: cfg, log: cfg.Logger, charged: Charged{Wei: new(big.Int)}}
 }
 
 var _ remote.Gate = (*Orchestrator)(nil)
@@ -204,11 +239,17 @@ func (a *admission) Answer(rends []transcode.Rendition) (http.Header, error) {
 	if err != nil {
 		return nil, err
 	}
+	cost := new(big.Int)
 	if a.paid {
-		cost := new(big.Int).Mul(cfg.Recipient.PricePerPixel(), new(big.Int).SetUint64(px))
+		cost.Mul(cfg.Recipient.PricePerPixel(), new(big.Int).SetUint64(px))
 		cfg.Recipient.Debit(a.payer, cost)
 		a.o.log.Debug("segment charged", "broadcaster", a.payer.Hex(), "pixels", px, "wei", cost)
 	}
+	a.o.mu.Lock()
+	a.o.charged.Segments++
+	a.o.charged.Pixels += px
+	a.o.charged.Wei.Add(a.o.charged.Wei, cost)
+	a.o.mu.Unlock()
 	return http.Header{remote.HeaderReceipt: {v}}, nil
 }
 

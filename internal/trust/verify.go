@@ -80,9 +80,11 @@ type SegmentReport struct {
 	// unsigned one is.
 	Reasons []string `json:"reasons,omitempty"`
 	// Renditions are the rendition names in receipt order.
-	Renditions   []string        `json:"renditions,omitempty"`
-	DurationMs   uint64          `json:"durationMs,omitempty"`
-	Pixels       uint64          `json:"pixels,omitempty"`
+	Renditions []string `json:"renditions,omitempty"`
+	DurationMs uint64   `json:"durationMs,omitempty"`
+	// Pixels are counted from the renditions' H.264 streams (absent when
+	// a rendition could not be read or parsed).
+	Pixels       *uint64         `json:"pixels,omitempty"`
 	Orchestrator *common.Address `json:"orchestrator,omitempty"`
 	Transcoder   *common.Address `json:"transcoder,omitempty"`
 }
@@ -391,6 +393,24 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 	if resErr == nil && len(res.Renditions) != n {
 		fail("transcode result hashes %d renditions, the log lists %d", len(res.Renditions), n)
 	}
+	// Checked against one list when the receipt and result agree, each
+	// on its own when they do not.
+	type signedList struct {
+		what, verb string
+		hashes     []common.Hash
+	}
+	var lists []signedList
+	switch {
+	case rcErr == nil && resErr == nil && slices.Equal(rc.Renditions, res.Renditions):
+		lists = []signedList{{"receipt and the transcode result", "say", rc.Renditions}}
+	default:
+		if rcErr == nil {
+			lists = append(lists, signedList{"receipt", "says", rc.Renditions})
+		}
+		if resErr == nil {
+			lists = append(lists, signedList{"transcode result", "says", res.Renditions})
+		}
+	}
 	seen := map[string]bool{}
 	var (
 		pixels   uint64
@@ -404,8 +424,7 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 		}
 		seen[rf.Name] = true
 		if rf.File == e.Source {
-			fail("%s: the log keeps the signed source segment at this same path, so one overwrote the other (custody's %q directory collides with the %q rendition's)",
-				label, SourceDir, transcode.SourceName)
+			fail("%s: the signed source segment is kept at this same path, so one file overwrote the other", label)
 		}
 		data, err := readAll(ctx, v.src, rf.File, maxSegmentFile)
 		if err != nil {
@@ -414,11 +433,8 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 			continue
 		}
 		h := sign.Keccak(data)
-		if rcErr == nil {
-			v.compareHash(fail, label, "receipt", h, rc.Renditions, i, e.Renditions)
-		}
-		if resErr == nil {
-			v.compareHash(fail, label, "transcode result", h, res.Renditions, i, e.Renditions)
+		for _, l := range lists {
+			compareHash(fail, label, l.what, l.verb, h, l.hashes, i, e.Renditions)
 		}
 		if rf.Name == transcode.SourceName {
 			continue // a remux: not billed
@@ -433,7 +449,7 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 		measures = append(measures, fmt.Sprintf("%s %dx%d × %d frames", rf.Name, p.Width, p.Height, p.Frames))
 	}
 	if counted {
-		r.Pixels = pixels
+		r.Pixels = &pixels
 		how := strings.Join(measures, " + ")
 		if how == "" {
 			how = "no billed rendition"
@@ -444,11 +460,8 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 		if resErr == nil && res.Pixels != pixels {
 			fail("pixels: the transcode result claims %d, the renditions hold %d (%s)", res.Pixels, pixels, how)
 		}
-	} else if rcErr == nil {
-		r.Pixels = rc.Pixels
-		if resErr == nil && rc.Pixels != res.Pixels {
-			fail("pixels: the receipt claims %d, the transcode result %d", rc.Pixels, res.Pixels)
-		}
+	} else if rcErr == nil && resErr == nil && rc.Pixels != res.Pixels {
+		fail("pixels: the receipt claims %d, the transcode result %d", rc.Pixels, res.Pixels)
 	}
 	if len(r.Reasons) > 0 {
 		r.Status = StatusMismatch
@@ -458,23 +471,23 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 
 // compareHash checks rendition i's hash against a signed list, saying
 // when the file is another entry of the list (renditions out of order).
-func (v *verifier) compareHash(fail func(string, ...any), label, what string, h common.Hash, signed []common.Hash, i int, rends []RenditionFile) {
+func compareHash(fail func(string, ...any), label, what, verb string, h common.Hash, signed []common.Hash, i int, rends []RenditionFile) {
 	if i < len(signed) && signed[i] == h {
 		return
 	}
 	if j := slices.Index(signed, h); j >= 0 {
-		other := fmt.Sprintf("#%d", j+1)
+		other := "?"
 		if j < len(rends) {
 			other = rends[j].Name
 		}
-		fail("%s: its bytes are the %s's rendition #%d (%s), not #%d: the renditions are out of order", label, what, j+1, other, i+1)
+		fail("%s: its bytes are rendition #%d (%s) of the %s, not #%d: the renditions are out of order", label, j+1, other, what, i+1)
 		return
 	}
 	if i >= len(signed) {
-		fail("%s: keccak256 %s, the %s has no rendition #%d", label, h.Hex(), what, i+1)
+		fail("%s: keccak256 %s, and the %s hash only %d renditions", label, h.Hex(), what, len(signed))
 		return
 	}
-	fail("%s: keccak256 %s, the %s says %s", label, h.Hex(), what, signed[i].Hex())
+	fail("%s: keccak256 %s, but the %s %s %s", label, h.Hex(), what, verb, signed[i].Hex())
 }
 
 // fileErr words a file error for a reason.
@@ -548,7 +561,9 @@ func (rep *Report) tally(v *verifier) {
 		switch s.Status {
 		case StatusOK:
 			t.OK++
-			t.Pixels += s.Pixels
+			if s.Pixels != nil {
+				t.Pixels += *s.Pixels
+			}
 		case StatusMismatch:
 			t.Mismatched++
 		case StatusUnsigned:

@@ -81,7 +81,11 @@ func segmentText(s SegmentReport) string {
 	if n := len(s.Renditions); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s (%s)", n, plural(n, "rendition"), strings.Join(s.Renditions, ", ")))
 	}
-	parts = append(parts, thousands(s.Pixels)+" pixels")
+	if s.Pixels != nil {
+		parts = append(parts, thousands(*s.Pixels)+" pixels")
+	} else if s.Status != StatusUnsigned {
+		parts = append(parts, "pixels not counted")
+	}
 	if s.DurationMs > 0 {
 		parts = append(parts, fmt.Sprintf("%.3f s", float64(s.DurationMs)/1000))
 	}

@@ -54,11 +54,11 @@ func startOrchestrator(t testing.TB, extra ...string) (string, *exec.Cmd, *logBu
 
 // startTranscoder runs `castnet transcoder` registered with the
 // orchestrator at orch, and waits until the orchestrator counts its slots.
-func startTranscoder(t testing.TB, orch, secret string, capacity int) (string, *exec.Cmd, *logBuffer) {
+func startTranscoder(t testing.TB, orch, secret string, capacity int, extra ...string) (string, *exec.Cmd, *logBuffer) {
 	t.Helper()
 	before := orchInfo(t, orch).Capacity
-	url, cmd, logs := startProc(t, "transcoder", "-http", "127.0.0.1:0", "-orchestrator", orch,
-		"-secret", secret, "-capacity", strconv.Itoa(capacity))
+	url, cmd, logs := startProc(t, append([]string{"transcoder", "-http", "127.0.0.1:0", "-orchestrator", orch,
+		"-secret", secret, "-capacity", strconv.Itoa(capacity)}, extra...)...)
 	deadline := time.Now().Add(20 * time.Second)
 	for orchInfo(t, orch).Capacity < before+capacity {
 		if time.Now().After(deadline) {

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/castnet/castnet/internal/sign"
+	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
+	"github.com/castnet/castnet/internal/trust"
+)
+
+// verifyFixture publishes one real segment through a transcoder, an
+// orchestrator and a broadcaster, as the live path does, and one unsigned
+// segment, into a stream directory.
+func verifyFixture(t *testing.T) (dir string, b sign.Key) {
+	t.Helper()
+	for _, bin := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed: %v", bin, err)
+		}
+	}
+	in := filepath.Join(t.TempDir(), "in.ts")
+	if out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "1",
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", in).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	src, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]sign.Key, 3)
+	for i := range keys {
+		if keys[i], err = sign.NewKey(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bk, ok, tk := keys[0], keys[1], keys[2]
+	d := sign.DefaultDomain()
+	info := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"address": ok.Address.Hex(), "price_per_pixel": "0"})
+	}))
+	defer info.Close()
+	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ff.Close()
+
+	job := transcode.Job{Stream: "cam", Seq: 0, SourceWidth: 320, SourceHeight: 240,
+		Duration: func() time.Duration { return time.Second },
+		Profiles: []transcode.Profile{transcode.SourceProfile(), {Name: "120p", Width: 160, Height: 120, Bitrate: 100_000, FPS: 25}}}
+	sum := remote.SegmentSum{Keccak: sign.Keccak(src), Size: int64(len(src))}
+	br := trust.NewBroadcaster(trust.BroadcasterConfig{Key: bk, Domain: d})
+	sealer := br.ForNode(info.URL)
+	segHdr, err := sealer.Segment(job, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := trust.NewOrchestrator(trust.OrchestratorConfig{Key: ok, Domain: d}).Admit(httptest.NewRequest(http.MethodPost, "/", nil), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.Input(segHdr, sum); err != nil {
+		t.Fatal(err)
+	}
+	tjob := job
+	tjob.Input = bytes.NewReader(src)
+	rends, err := ff.Transcode(t.Context(), tjob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, err := trust.Vouch(tk, d)(sum, rends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rends {
+		rends[i].Proof = result
+	}
+	hdr, err := adm.Answer(rends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := sealer.Answer(job, sum, hdr, rends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(t.TempDir(), "cam")
+	var names []string
+	for _, r := range rends {
+		writeFile(t, filepath.Join(dir, r.Profile.Name, "0.ts"), r.Data)
+		names = append(names, r.Profile.Name)
+	}
+	if err := br.Record(trust.Published{Dir: dir, Stream: "cam", Seq: 0, Source: src, Names: names, Proof: proof}); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Record(trust.Published{Dir: dir, Stream: "cam", Seq: 1, Source: src, Why: "transcode failed"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bk
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyCommand(t *testing.T) {
+	dir, bk := verifyFixture(t)
+	verify := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := runVerify(t.Context(), args, &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+
+	out, _, err := verify(dir)
+	if err != nil || !strings.Contains(out, "seq 0  ok") || !strings.Contains(out, "seq 1  unsigned  transcode failed") ||
+		!strings.Contains(out, "verdict: OK") {
+		t.Fatalf("intact: %v\n%s", err, out)
+	}
+	t.Logf("castnet verify %s:\n%s", dir, out)
+
+	if _, _, err := verify("-strict", dir); err == nil || !strings.Contains(err.Error(), "1 of 2 segments are unsigned") {
+		t.Errorf("-strict: %v", err)
+	}
+	if _, _, err := verify("-broadcaster", bk.Address.Hex(), dir); err != nil {
+		t.Errorf("-broadcaster (the right one): %v", err)
+	}
+	if _, _, err := verify("-broadcaster", "0x0000000000000000000000000000000000000001", dir); err == nil {
+		t.Errorf("-broadcaster (another): verified")
+	}
+
+	out, _, err = verify("-json", dir)
+	var rep struct {
+		OK     bool `json:"ok"`
+		Totals struct {
+			Segments, OK, Unsigned int
+		} `json:"totals"`
+		Segments []struct {
+			Status string `json:"status"`
+		} `json:"segments"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || !rep.OK || rep.Totals.Segments != 2 || rep.Totals.OK != 1 ||
+		rep.Totals.Unsigned != 1 || len(rep.Segments) != 2 || rep.Segments[0].Status != "ok" {
+		t.Errorf("-json: %v %+v\n%s", err, rep, out)
+	}
+
+	// Over HTTP, from the custody handler.
+	srv := httptest.NewServer(trust.CustodyHandler(func(s string) (string, bool) { return dir, s == "cam" }))
+	defer srv.Close()
+	if out, _, err := verify(srv.URL + "/custody/cam/"); err != nil || !strings.Contains(out, "verdict: OK") {
+		t.Errorf("over HTTP: %v\n%s", err, out)
+	}
+
+	// One flipped byte in a rendition.
+	path := filepath.Join(dir, "120p", "0.ts")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	writeFile(t, path, b)
+	out, _, err = verify(dir)
+	if err == nil || err.Error() != "1 of 2 segments do not check out" || !strings.Contains(out, "seq 0  MISMATCH") ||
+		!strings.Contains(out, "rendition 120p (120p/0.ts): keccak256") || !strings.Contains(out, "verdict: FAIL") {
+		t.Errorf("tampered: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"verify", dir}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "castnet: 1 of 2 segments do not check out") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestVerifyCommandUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+		err  error
+	}{
+		{nil, "give one stream directory", errUsage},
+		{[]string{"a", "b"}, "give one stream directory", errUsage},
+		{[]string{"-nope", "a"}, "flag provided but not defined", errUsage},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := runVerify(t.Context(), c.args, &stdout, &stderr)
+		if err != c.err || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%q: %v, %q", c.args, err, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := runVerify(t.Context(), []string{t.TempDir()}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "no custody.jsonl") {
+		t.Errorf("empty dir: %v", err)
+	}
+	if err := runVerify(t.Context(), []string{"-broadcaster", "nope", "x"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "not an address") {
+		t.Errorf("bad -broadcaster: %v", err)
+	}
+	if code := run(t.Context(), []string{"verify", "-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "castnet verify [-json] [-strict]") {
+		t.Errorf("-h: %d %q", code, stderr.String())
+	}
+}
