@@ -98,7 +98,7 @@ func verifyFixture(t *testing.T) (dir string, b sign.Key) {
 	dir = filepath.Join(t.TempDir(), "cam")
 	var names []string
 	for _, r := range rends {
-		writeFile(t, filepath.Join(dir, r.Profile.Name, "0.ts"), r.Data)
+		verifyWriteFile(t, filepath.Join(dir, r.Profile.Name, "0.ts"), r.Data)
 		names = append(names, r.Profile.Name)
 	}
 	if err := br.Record(trust.Published{Dir: dir, Stream: "cam", Seq: 0, Source: src, Names: names, Proof: proof}); err != nil {
@@ -110,7 +110,7 @@ func verifyFixture(t *testing.T) (dir string, b sign.Key) {
 	return dir, bk
 }
 
-func writeFile(t *testing.T, path string, b []byte) {
+func verifyWriteFile(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 1
-	writeFile(t, path, b)
+	verifyWriteFile(t, path, b)
 	out, _, err = verify(dir)
 	if err == nil || err.Error() != "1 of 2 segments do not check out" || !strings.Contains(out, "seq 0  MISMATCH") ||
 		!strings.Contains(out, "rendition 120p (120p/0.ts): keccak256") || !strings.Contains(out, "verdict: FAIL") {

@@ -34,7 +34,8 @@ type PermitRequest struct {
 // SignPermit asks the node behind whipURL (…/whip/{stream}) what to sign,
 // signs a Publish permit for the stream with k, valid for ttl, allowing
 // maxPrice wei per pixel (nil: the node's suggestion), and returns the
-// bearer token (eip712.…) for the WHIP request.
+// bearer token (eip712.…) for the WHIP request. A nil client is
+// http.DefaultClient.
 func SignPermit(ctx context.Context, client *http.Client, whipURL string, k sign.Key, ttl time.Duration, maxPrice *big.Int) (string, sign.Permit, error) {
 	u, err := url.Parse(whipURL)
 	if err != nil {
@@ -45,6 +46,9 @@ func SignPermit(ctx context.Context, client *http.Client, whipURL string, k sign
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api.String(), nil)
 	if err != nil {
 		return "", sign.Permit{}, err
+	}
+	if client == nil {
+		client = http.DefaultClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {

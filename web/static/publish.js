@@ -38,6 +38,9 @@
   // for gathering to finish, but never longer than this.
   const ICE_GATHER_CAP_MS = 3000;
   const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+  // NEED_WALLET_TEXT is W.NEED_WALLET for plain text (the wallet status
+  // shows the `quoted` command as code).
+  const NEED_WALLET_TEXT = W.NEED_WALLET.replace(/`/g, '"');
 
   const s = {
     state: 'idle',
@@ -188,8 +191,27 @@
     el.walletaddress.textContent = s.address ? W.shortAddress(s.address) : '';
     el.walletaddress.title = s.address;
     const st = walletStatus();
-    if (el.walletstatus.textContent !== st.text) el.walletstatus.textContent = st.text;
+    if (el.walletstatus.dataset.text !== st.text) {
+      el.walletstatus.dataset.text = st.text;
+      setTextWithCode(el.walletstatus, st.text);
+    }
     el.walletstatus.classList.toggle('warn', !!st.warn);
+  }
+
+  // setTextWithCode writes text into e with each `quoted` part as <code>
+  // (DOM nodes, never HTML).
+  function setTextWithCode(e, text) {
+    e.textContent = '';
+    text.split('`').forEach((part, i) => {
+      if (!part) return;
+      if (i % 2 === 0) {
+        e.append(part);
+      } else {
+        const code = document.createElement('code');
+        code.textContent = part;
+        e.append(code);
+      }
+    });
   }
 
   function showPermit(message) {
@@ -204,7 +226,7 @@
   // connectWallet asks the wallet for an account (eth_requestAccounts).
   async function connectWallet() {
     const p = provider();
-    if (!p) throw new C.UserError(W.NEED_WALLET);
+    if (!p) throw new C.UserError(NEED_WALLET_TEXT);
     s.walletBusy = true;
     updateControls();
     try {
@@ -257,7 +279,7 @@
     }
     if (!info || (!info.requirePermit && (typed || !s.address))) return typed;
     const p = provider();
-    if (!p) throw new C.UserError(W.NEED_WALLET);
+    if (!p) throw new C.UserError(NEED_WALLET_TEXT);
     if (!s.address) {
       setState('connecting', 'Connecting your wallet…');
       await connectWallet();
@@ -493,7 +515,11 @@
     } catch (err) {
       if (attempt !== s.attempt) return;
       if (err instanceof RefusedError) {
-        backToIdle(err.message);
+        // A permit that expires an hour after it was signed can only be
+        // expired on arrival when this computer's clock is off.
+        const hint = s.signed && /expired/i.test(err.message)
+          ? ' (check that this computer\'s clock is right, then go live again)' : '';
+        backToIdle(err.message + hint);
         return;
       }
       closeSession();
