@@ -21,8 +21,8 @@ const verifyUsage = `castnet verify — check a stream's segments and its signed
 Usage:
   castnet verify [-json] [-strict] [-broadcaster ADDRESS] DIR|URL
 
-DIR is a stream session's directory (castnet-data/hls/STREAM, or an archived
-session under castnet-data/hls-archive/STREAM/...); URL is a node's custody
+DIR is a stream session's directory: castnet-data/hls/STREAM, or an earlier
+session, castnet-data/archive/STREAM/STARTED. URL is a node's custody
 endpoint, http(s)://HOST/custody/STREAM/.
 
 Every source segment and rendition is hashed again and compared with the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,38 @@ func TestVerifyCommandUsage(t *testing.T) {
 	}
 	if code := run(t.Context(), []string{"verify", "-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "castnet verify [-json] [-strict]") {
 		t.Errorf("-h: %d %q", code, stderr.String())
+	}
+}
+
+func TestVerifyCommandProgress(t *testing.T) {
+	k, err := sign.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, addr := sign.DefaultDomain(), k.Address
+	var log []byte
+	for i := range 250 {
+		e := trust.Entry{Kind: trust.KindSegment, Seq: uint64(i), Source: trust.SourceDir + "/" + strconv.Itoa(i) + ".ts", Unsigned: "no transcoder"}
+		if i == 0 {
+			e = trust.Entry{Kind: trust.KindNode, Domain: &d, Broadcaster: &addr}
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(append(log, b...), '\n')
+	}
+	dir := t.TempDir()
+	verifyWriteFile(t, filepath.Join(dir, trust.CustodyFile), log)
+	var stdout, stderr bytes.Buffer
+	if err := runVerify(t.Context(), []string{dir}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "249/249 segments checked") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	stderr.Reset()
+	if err := runVerify(t.Context(), []string{"-q", "-strict", dir}, &stdout, &stderr); err == nil || stderr.Len() != 0 {
+		t.Errorf("-q -strict: %v, stderr %q", err, stderr.String())
 	}
 }

@@ -108,6 +108,13 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	mux.Handle("/api/streams/", d.Broadcaster.Handler())
 	mux.Handle("GET /api/orchestrators", d.Pool.Handler())
 	mux.Handle("GET /api/eip712", d.Trust.PublishRequestHandler())
+	mux.Handle(trust.CustodyPrefix, trust.CustodyHandler(func(stream string) (string, bool) {
+		st, ok := d.Store.Stream(stream)
+		if !ok {
+			return "", false
+		}
+		return st.Dir(), true
+	}))
 	mux.Handle("/", pages)
 	d.HTTP = httpx.Serve(ln, mux, log)
 	startT()

@@ -125,9 +125,9 @@ func (b *Broadcaster) Admit(r *http.Request, stream string) (func(), error) {
 		Broadcaster: b.cfg.Key.Address, Stream: stream, Now: b.cfg.Now()})
 	switch {
 	case errors.Is(err, sign.ErrForbidden):
-		return nil, fmt.Errorf("%w: %w", httpx.ErrForbidden, err)
+		return nil, refusal(err, httpx.ErrForbidden)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", httpx.ErrUnauthorized, err)
+		return nil, refusal(err, httpx.ErrUnauthorized)
 	}
 	ctx := r.Context()
 	billed := !slices.Contains(b.cfg.Allowed, publisher)
@@ -180,6 +180,16 @@ func (b *Broadcaster) forget(stream string) {
 	b.mu.Lock()
 	delete(b.streams, stream)
 	b.mu.Unlock()
+}
+
+// refusal is err's reason (without the sign package's class prefix) with
+// the HTTP status class.
+func refusal(err, status error) error {
+	reason := err.Error()
+	for _, class := range []error{sign.ErrForbidden, sign.ErrUnauthorized} {
+		reason = strings.TrimPrefix(reason, class.Error()+": ")
+	}
+	return fmt.Errorf("%s: %w", reason, status)
 }
 
 // sealedPermit keeps the permit and its signature as the token carried

@@ -118,13 +118,13 @@ func (b *Broadcaster) Record(p Published) error {
 			lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
 		}
 	}
-	src := filepath.Join(SourceDir, strconv.FormatUint(p.Seq, 10)+".ts")
-	if err := writeAtomic(filepath.Join(p.Dir, src), p.Source); err != nil {
+	src := SourceDir + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"
+	if err := writeAtomic(filepath.Join(p.Dir, filepath.FromSlash(src)), p.Source); err != nil {
 		return err
 	}
 	e := Entry{Kind: KindSegment, Seq: p.Seq, Source: src, Unsigned: p.Why}
 	for _, n := range p.Names {
-		e.Renditions = append(e.Renditions, RenditionFile{Name: n, File: filepath.ToSlash(filepath.Join(n, strconv.FormatUint(p.Seq, 10)+".ts"))})
+		e.Renditions = append(e.Renditions, RenditionFile{Name: n, File: n + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"})
 	}
 	if p.Proof != "" {
 		var pr Proof

@@ -2,55 +2,33 @@ package trust
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/castnet/castnet/internal/media"
-	"github.com/castnet/castnet/internal/mpegts"
 	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 )
 
-// Pixels counts what a set of renditions is billed for: width × height ×
-// video frames of every transcoded rendition (the source rendition is a
-// remux and costs nothing). Every role computes it the same way from the
-// bytes, so a receipt's pixel count can be checked by anyone.
+// Pixels counts what a set of renditions is billed for: width × height of
+// each H.264 frame of every transcoded rendition (the source rendition is
+// a remux and costs nothing), the sizes read from the bytes' own SPS, not
+// from what a node says. Every role computes it the same way, so a
+// receipt's pixel count can be checked by anyone.
 func Pixels(rends []transcode.Rendition) (uint64, error) {
 	var total uint64
 	for _, r := range rends {
 		if r.Profile.IsSource() {
 			continue
 		}
-		frames, err := videoFrames(r.Data)
+		pic, err := MeasurePicture(r.Data)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", r.Profile.Name, err)
 		}
-		total += uint64(r.Width) * uint64(r.Height) * uint64(frames)
+		total += pic.Pixels
 	}
 	return total, nil
-}
-
-// videoFrames counts the H.264 access units (PES packets with a PTS) of a
-// segment.
-func videoFrames(ts []byte) (int, error) {
-	d := mpegts.NewDemuxer(bytes.NewReader(ts))
-	n := 0
-	for {
-		pes, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return n, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		if pes.Codec == media.CodecH264 && pes.HasPTS {
-			n++
-		}
-	}
 }
 
 // EstimatePixels is what a ladder should cost for a segment of duration d,

@@ -43,7 +43,23 @@ type sealer struct {
 	mu      sync.Mutex
 	info    nodeTerms
 	fetched time.Time
+	// signed keeps the segment records sent, so the proof holds the very
+	// record the orchestrator checked (and its permit link, looked up
+	// once); bounded, oldest dropped.
+	signed map[signedKey]Sealed
+	order  []signedKey
 }
+
+// signedKey names one segment's bytes.
+type signedKey struct {
+	stream string
+	seq    uint64
+	hash   common.Hash
+}
+
+// maxSigned bounds the records kept between Segment and Answer: far more
+// than the segments a stream has in flight.
+const maxSigned = 256
 
 // nodeTerms is what an orchestrator's /api/info?sender= says about paying
 // it.
@@ -157,7 +173,34 @@ func (s *sealer) Segment(job transcode.Job, in remote.SegmentSum) (string, error
 	if err != nil {
 		return "", err
 	}
+	k := signedKey{job.Stream, job.Seq, in.Keccak}
+	s.mu.Lock()
+	if s.signed == nil {
+		s.signed = map[signedKey]Sealed{}
+	}
+	if _, ok := s.signed[k]; !ok {
+		s.order = append(s.order, k)
+	}
+	s.signed[k] = rec
+	for len(s.order) > maxSigned {
+		delete(s.signed, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.mu.Unlock()
 	return encodeHeader(rec)
+}
+
+// sent returns the record Segment signed for these bytes.
+func (s *sealer) sent(job transcode.Job, in remote.SegmentSum) (Sealed, bool) {
+	k := signedKey{job.Stream, job.Seq, in.Keccak}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.signed[k]
+	if ok {
+		delete(s.signed, k)
+		s.order = slices.DeleteFunc(s.order, func(o signedKey) bool { return o == k })
+	}
+	return rec, ok
 }
 
 // Answer checks the receipt: signed by the orchestrator this node pays,
@@ -195,9 +238,9 @@ func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header
 	case rc.Pixels != px || res.Pixels != px:
 		return "", fmt.Errorf("%w: it claims %d pixels, the renditions hold %d", ErrReceipt, rc.Pixels, px)
 	}
-	seg, err := s.record(job, in)
-	if err != nil {
-		return "", err
+	seg, ok := s.sent(job, in)
+	if !ok {
+		return "", fmt.Errorf("%w: it answers a segment this broadcaster did not sign", ErrReceipt)
 	}
 	s.settle(job, orch, t.price, px)
 	b, err := json.Marshal(Proof{Segment: seg, Answer: a})

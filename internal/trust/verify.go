@@ -208,10 +208,10 @@ type verifier struct {
 	src Source
 	d   sign.Domain
 	b   common.Address
-	// permit is the log's permit (nil without one); digest its EIP-712
+	// logPermit is the log's permit (nil without one); digest its EIP-712
 	// digest, the value segment records link to.
-	permit_ *sign.Permit
-	digest  common.Hash
+	logPermit *sign.Permit
+	digest    common.Hash
 	// signers are each segment's recovered signers, for the parties.
 	signers []signers
 }
@@ -246,7 +246,7 @@ func (v *verifier) permit(l logLine, problems *[]string) *PermitReport {
 	if p.Broadcaster != v.b {
 		add("it lets broadcaster %s take the stream, not this log's %s", p.Broadcaster.Hex(), v.b.Hex())
 	}
-	v.permit_, v.digest = &p, pr.Digest
+	v.logPermit, v.digest = &p, pr.Digest
 	return pr
 }
 
@@ -322,15 +322,15 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 			fail("segment record is for seq %d, the log line for seq %d", seg.Seq, e.Seq)
 		}
 		switch {
-		case v.permit_ == nil && seg.Permit != (common.Hash{}):
+		case v.logPermit == nil && seg.Permit != (common.Hash{}):
 			fail("segment record links permit %s, but the log has no permit", seg.Permit.Hex())
-		case v.permit_ != nil && seg.Permit != v.digest:
+		case v.logPermit != nil && seg.Permit != v.digest:
 			if seg.Permit == (common.Hash{}) {
 				fail("segment record links no permit, but the log's permit is %s", v.digest.Hex())
 			} else {
 				fail("segment record links permit %s, not the log's permit %s", seg.Permit.Hex(), v.digest.Hex())
 			}
-		case v.permit_ != nil:
+		case v.logPermit != nil:
 			who.linked = true
 		}
 	}
