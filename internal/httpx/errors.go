@@ -31,6 +31,7 @@ var (
 	ErrPreconditionRequired = errors.New("precondition required")
 	ErrUnavailable          = errors.New("service unavailable")
 	ErrGatewayTimeout       = errors.New("timed out")
+	ErrBadGateway           = errors.New("bad upstream result")
 )
 
 var statusOf = []struct {
@@ -50,6 +51,7 @@ var statusOf = []struct {
 	{ErrUnprocessable, http.StatusUnprocessableEntity},
 	{ErrPreconditionRequired, http.StatusPreconditionRequired},
 	{ErrUnavailable, http.StatusServiceUnavailable},
+	{ErrBadGateway, http.StatusBadGateway},
 	{ErrGatewayTimeout, http.StatusGatewayTimeout},
 }
 

@@ -24,7 +24,7 @@ import (
 var (
 	ErrUnsigned    = fmt.Errorf("segment not signed by its broadcaster: %w", httpx.ErrUnauthorized)
 	ErrBadSegment  = fmt.Errorf("signed segment does not match what arrived: %w", httpx.ErrBadRequest)
-	ErrBadResult   = fmt.Errorf("transcoder's signed result does not match its renditions: %w", httpx.ErrUnavailable)
+	ErrBadResult   = fmt.Errorf("transcoder's result does not check out: %w", httpx.ErrBadGateway)
 	ErrUnpaid      = httpx.ErrPaymentRequired
 	errNoRendition = errors.New("no renditions")
 )
