@@ -111,3 +111,46 @@ func TestParseOrchestratorAndTranscoder(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentityAndTrustFlags(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.json")
+	pw := filepath.Join(dir, "pw")
+	pubs := filepath.Join(dir, "pubs")
+	for f, data := range map[string]string{key: "{}", pw: "secret\nignored\n",
+		pubs: "# team\n0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf\n\n0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF # second\n"} {
+		if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := ParseDev([]string{"-eth-key", key, "-eth-password-file", pw, "-publishers", pubs, "-require-permit", "-price", "7"}, io.Discard)
+	if err != nil || d.Identity.Password != "secret" || len(d.Publishers) != 2 || !d.RequirePermit ||
+		d.Price.Int64() != 7 || d.Ledger != filepath.Join("castnet-data", "ledger.db") {
+		t.Fatalf("%+v %v", d, err)
+	}
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(bad, []byte("0x7E5F\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-eth-key", filepath.Join(dir, "missing")}, "-eth-key"},
+		{[]string{"-eth-password-file", pw}, "needs -eth-key"},
+		{[]string{"-publishers", bad}, "line 1"},
+		{[]string{"-price", "-1"}, "-price"},
+		{[]string{"-chain-id", "-5"}, "-chain-id"},
+	} {
+		if _, err := ParseDev(tc.args, io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %q", tc.args, err, tc.want)
+		}
+	}
+	t.Setenv(PasswordEnv, "")
+	if _, err := ParseDev([]string{"-eth-key", key}, io.Discard); err == nil || !strings.Contains(err.Error(), PasswordEnv) {
+		t.Errorf("key without a password: %v", err)
+	}
+	if _, err := ParseOrchestrator([]string{"-price", "3"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-price needs -eth-key") {
+		t.Errorf("charging orchestrator without a key: %v", err)
+	}
+}
