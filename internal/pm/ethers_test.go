@@ -1,21 +1,18 @@
 package pm_test
 
 import (
+	"github.com/castnet/castnet/internal/xcheck"
+
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -152,75 +149,6 @@ func TestEthersTickets(t *testing.T) {
 	}
 }
 
-// ethersRepoRoot walks up from the package directory to go.mod.
-func ethersRepoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// ethersAvailable returns the repository root when node and the root
-// node_modules/ethers are there; otherwise it skips, or fails when CI is
-// set (CI installs them with npm ci).
-func ethersAvailable(t *testing.T) string {
-	t.Helper()
-	root := ethersRepoRoot(t)
-	why := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		why = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(root, "node_modules", "ethers", "package.json")); err != nil {
-		why = "node_modules/ethers is missing (run npm ci at the repository root)"
-	}
-	if why != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ethers cross-check needs node and ethers under CI: %s", why)
-		}
-		t.Skipf("skipping the ethers cross-check: %s", why)
-	}
-	// Read the script so that go test's cache is invalidated when it
-	// changes.
-	if _, err := os.ReadFile(filepath.Join(root, "scripts", "ethers", "xcheck.mjs")); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// ethersXcheck runs scripts/ethers/xcheck.mjs; a crash fails the test.
-func ethersXcheck(t *testing.T, root string, stdin []byte, args ...string) ([]byte, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join("scripts", "ethers", "xcheck.mjs")}, args...)...)
-	cmd.Dir = root
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatalf("xcheck %v: %v", args, err)
-	}
-	if code != 0 && code != 1 {
-		t.Fatalf("xcheck %v exited %d: %s", args, code, stderr.Bytes())
-	}
-	return stdout.Bytes(), code
-}
-
 type ethersTicketItem struct {
 	Kind           string           `json:"kind"`
 	Ticket         ethersTicketJSON `json:"ticket"`
@@ -243,7 +171,7 @@ func ethersVerifyTickets(t *testing.T, root string, items []ethersTicketItem) ([
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, code := ethersXcheck(t, root, in, "verify")
+	out, code := xcheck.Run(t, root, in, "verify")
 	var res []ethersTicketResult
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -260,7 +188,7 @@ func ethersVerifyTickets(t *testing.T, root string, items []ethersTicketItem) ([
 }
 
 func TestGoTicketsVerifyInEthers(t *testing.T) {
-	root := ethersAvailable(t)
+	root := xcheck.Root(t)
 	k, err := sign.NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -356,8 +284,8 @@ func TestGoTicketsVerifyInEthers(t *testing.T) {
 // TestEthersTicketsUpToDate: the committed vectors are what the script
 // generates now.
 func TestEthersTicketsUpToDate(t *testing.T) {
-	root := ethersAvailable(t)
-	out, code := ethersXcheck(t, root, nil, "gen", "tickets")
+	root := xcheck.Root(t)
+	out, code := xcheck.Run(t, root, nil, "gen", "tickets")
 	if code != 0 {
 		t.Fatalf("gen exited %d", code)
 	}

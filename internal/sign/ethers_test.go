@@ -1,20 +1,17 @@
 package sign
 
 import (
+	"github.com/castnet/castnet/internal/xcheck"
+
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -137,76 +134,6 @@ func jsonEqual(a, b []byte) bool {
 	return reflect.DeepEqual(va, vb)
 }
 
-// repoRoot walks up from the package directory to go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// ethersRoot returns the repository root when node and the root
-// node_modules/ethers are there; otherwise it skips, or fails when CI is
-// set (CI installs them with npm ci).
-func ethersRoot(t *testing.T) string {
-	t.Helper()
-	root := repoRoot(t)
-	why := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		why = "node is not on PATH"
-	} else if _, err := os.Stat(filepath.Join(root, "node_modules", "ethers", "package.json")); err != nil {
-		why = "node_modules/ethers is missing (run npm ci at the repository root)"
-	}
-	if why != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ethers cross-check needs node and ethers under CI: %s", why)
-		}
-		t.Skipf("skipping the ethers cross-check: %s", why)
-	}
-	// Read the script so that go test's cache is invalidated when it
-	// changes.
-	if _, err := os.ReadFile(filepath.Join(root, "scripts", "ethers", "xcheck.mjs")); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// xcheck runs scripts/ethers/xcheck.mjs with args and stdin and returns its
-// output and exit code; a crash (exit 2 or no exit) fails the test.
-func xcheck(t *testing.T, root string, stdin []byte, args ...string) ([]byte, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join("scripts", "ethers", "xcheck.mjs")}, args...)...)
-	cmd.Dir = root
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatalf("xcheck %v: %v", args, err)
-	}
-	if code != 0 && code != 1 {
-		t.Fatalf("xcheck %v exited %d: %s", args, code, stderr.Bytes())
-	}
-	return stdout.Bytes(), code
-}
-
 // verifyItem is one input of xcheck.mjs verify.
 type verifyItem struct {
 	Kind           string          `json:"kind"`
@@ -231,7 +158,7 @@ func ethersVerify(t *testing.T, root string, items []verifyItem) ([]verifyResult
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, code := xcheck(t, root, in, "verify")
+	out, code := xcheck.Run(t, root, in, "verify")
 	var res []verifyResult
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -296,7 +223,7 @@ func item(t *testing.T, d Domain, r Record, sig []byte, signer common.Address) v
 }
 
 func TestGoSignaturesVerifyInEthers(t *testing.T) {
-	root := ethersRoot(t)
+	root := xcheck.Root(t)
 	k, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
@@ -355,8 +282,8 @@ func TestGoSignaturesVerifyInEthers(t *testing.T) {
 // TestEthersVectorsUpToDate: the committed vectors are what the script
 // generates now.
 func TestEthersVectorsUpToDate(t *testing.T) {
-	root := ethersRoot(t)
-	out, code := xcheck(t, root, nil, "gen", "typed")
+	root := xcheck.Root(t)
+	out, code := xcheck.Run(t, root, nil, "gen", "typed")
 	if code != 0 {
 		t.Fatalf("gen exited %d", code)
 	}
