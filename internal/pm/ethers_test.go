@@ -1,8 +1,6 @@
 package pm_test
 
 import (
-	"github.com/castnet/castnet/internal/xcheck"
-
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/castnet/castnet/internal/pm"
 	"github.com/castnet/castnet/internal/sign"
+
+	"github.com/castnet/castnet/internal/xcheck"
 )
 
 // Cross-checks of tickets against ethers.js (scripts/ethers/xcheck.mjs):

@@ -1,8 +1,6 @@
 package sign
 
 import (
-	"github.com/castnet/castnet/internal/xcheck"
-
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/castnet/castnet/internal/xcheck"
 )
 
 // Cross-checks against ethers.js (scripts/ethers/xcheck.mjs), an
