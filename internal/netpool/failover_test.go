@@ -62,7 +62,7 @@ func TestHungOrchestratorIsAbandonedAtAttemptTimeout(t *testing.T) {
 	}
 
 	t.Run("alone it times out with ErrTimeout", func(t *testing.T) {
-		p := newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout})
+		p := newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout, LastResortTimeout: timeout})
 		start := time.Now()
 		_, err := p.Transcode(context.Background(), segJob("b", 1))
 		if !errors.Is(err, ErrAllFailed) || !errors.Is(err, ErrTimeout) {
@@ -72,6 +72,25 @@ func TestHungOrchestratorIsAbandonedAtAttemptTimeout(t *testing.T) {
 			t.Errorf("took %v", d)
 		}
 	})
+}
+
+// TestLastResortGetsLonger: an orchestrator slower than AttemptTimeout is
+// still waited for when there is no other to go to (under load, a lone
+// node's late ladder beats a source-only segment), up to
+// LastResortTimeout.
+func TestLastResortGetsLonger(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	slow := startNode(t, "ok")
+	slow.setDelay(2 * timeout)
+	p := newPool(t, Config{URLs: urls(slow), AttemptTimeout: timeout})
+	if _, err := p.Transcode(context.Background(), segJob("a", 1)); err != nil {
+		t.Fatalf("a lone slow node within LastResortTimeout: %v", err)
+	}
+	slow.setDelay(5 * timeout)
+	_, err := p.Transcode(context.Background(), segJob("a", 2))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("past LastResortTimeout: %v, want ErrTimeout", err)
+	}
 }
 
 func TestEveryFailureIsNamedInErrAllFailed(t *testing.T) {
@@ -274,7 +293,7 @@ func TestDeadlineRunsFromTheSegmentsEnd(t *testing.T) {
 		t.Fatalf("a segment cut after the attempt timeout failed: %v", err)
 	}
 	h := startNode(t, "hang")
-	p = newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout})
+	p = newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout, LastResortTimeout: timeout})
 	start := time.Now()
 	_, err := p.Transcode(context.Background(), slowJob("hung"))
 	if d := time.Since(start); !errors.Is(err, ErrTimeout) || d < cut+timeout || d > cut+timeout+time.Second {

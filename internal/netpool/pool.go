@@ -82,6 +82,11 @@ type Config struct {
 	// a hung orchestrator is abandoned in time for the next to finish the
 	// segment.
 	AttemptTimeout time.Duration
+	// LastResortTimeout replaces AttemptTimeout for the last orchestrator
+	// a segment can go to (the only one, say): with no one to hand the
+	// segment to, waiting longer beats giving up. Default 3 ×
+	// AttemptTimeout.
+	LastResortTimeout time.Duration
 	// WholeUpload sends each segment only once it is complete, instead of
 	// streaming it as it is cut; it exists to measure what streaming saves.
 	WholeUpload bool
@@ -114,6 +119,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.ProbeTimeout, DefaultProbeTimeout)
 	setDefault(&c.SegmentDuration, DefaultSegmentDuration)
 	setDefault(&c.AttemptTimeout, c.SegmentDuration+time.Second)
+	setDefault(&c.LastResortTimeout, 3*c.AttemptTimeout)
 	setDefault(&c.Suspend, DefaultSuspend)
 	setDefault(&c.StreamTTL, DefaultStreamTTL)
 	if c.Attempts <= 0 {

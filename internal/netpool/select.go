@@ -25,6 +25,9 @@ type streamState struct {
 type running struct {
 	url    string
 	cancel context.CancelCauseFunc
+	// last marks the last resort of its segment: with nowhere else to go,
+	// it is never abandoned.
+	last bool
 }
 
 func (s *streamState) isSuspended(u string, now time.Time) bool {
@@ -196,7 +199,7 @@ func (p *Pool) failedSegment(job transcode.Job, n *node, now time.Time) {
 		// The stream's other segments there are likely lost the same way:
 		// move them now rather than at their own deadlines.
 		for r := range st.running {
-			if r.url == n.url {
+			if r.url == n.url && !r.last {
 				r.cancel(ErrAbandoned)
 			}
 		}
@@ -213,11 +216,11 @@ func (p *Pool) suspendedFor(stream string, n *node) bool {
 
 // track registers an attempt of job's stream at n until the returned func
 // is called.
-func (p *Pool) track(job transcode.Job, n *node, cancel context.CancelCauseFunc) func() {
+func (p *Pool) track(job transcode.Job, n *node, last bool, cancel context.CancelCauseFunc) func() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stream(job.Stream, time.Now())
-	r := &running{url: n.url, cancel: cancel}
+	r := &running{url: n.url, cancel: cancel, last: last}
 	st.running[r] = struct{}{}
 	return func() {
 		p.mu.Lock()

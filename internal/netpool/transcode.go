@@ -50,7 +50,7 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 		}
 		busy := false
 		last := round == busyRounds-1
-		for _, n := range order {
+		for i, n := range order {
 			if tries >= p.cfg.Attempts || (used && job.Reopen == nil) {
 				break
 			}
@@ -64,7 +64,11 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 				in = job.Reopen()
 			}
 			used = true
-			rends, lat, err := p.attempt(ctx, n, job, in, src)
+			// The last orchestrator in the order has no one to hand the
+			// segment to: it gets LastResortTimeout, and is not abandoned
+			// when a sibling segment fails there.
+			last := i == len(order)-1
+			rends, lat, err := p.attempt(ctx, n, job, in, src, last)
 			if err == nil {
 				p.succeeded(job, n, lat, time.Now())
 				return rends, nil
@@ -134,12 +138,16 @@ func (p *Pool) closedOr(f *failures) error {
 
 // attempt sends the segment to one node and checks the answer. It returns
 // the renditions and the latency past the end of the input.
-func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Reader, src *sourceSpan) ([]transcode.Rendition, time.Duration, error) {
+func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Reader, src *sourceSpan, last bool) ([]transcode.Rendition, time.Duration, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer context.AfterFunc(p.ctx, func() { cancel(ErrClosed) })()
-	defer startDeadline(job.InputDone, p.cfg.AttemptTimeout, func() { cancel(ErrTimeout) })()
-	defer p.track(job, n, cancel)()
+	limit := p.cfg.AttemptTimeout
+	if last {
+		limit = p.cfg.LastResortTimeout
+	}
+	defer startDeadline(job.InputDone, limit, func() { cancel(ErrTimeout) })()
+	defer p.track(job, n, last, cancel)()
 	if c, ok := in.(io.Closer); ok {
 		defer c.Close() // the job owns its input (transcode.Job)
 	}
@@ -151,7 +159,7 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	answered := time.Now()
 	if err != nil {
 		if errors.Is(context.Cause(actx), ErrTimeout) && ctx.Err() == nil {
-			return nil, 0, fmt.Errorf("%w %v after the segment's end: %w", ErrTimeout, p.cfg.AttemptTimeout, err)
+			return nil, 0, fmt.Errorf("%w %v after the segment's end: %w", ErrTimeout, limit, err)
 		}
 		if cause := context.Cause(actx); errors.Is(cause, ErrAbandoned) && ctx.Err() == nil {
 			return nil, 0, cause

@@ -10,6 +10,7 @@
 package trust
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -74,11 +75,13 @@ func open[R any, PR interface {
 // encodeHeader is v as base64url JSON, the form of castnet's signed
 // headers.
 func encodeHeader(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // records keep their bytes: no \u003c for <
+	if err := enc.Encode(v); err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return base64.RawURLEncoding.EncodeToString(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // decodeHeader reads base64url JSON (padded or not) into v, refusing

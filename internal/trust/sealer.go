@@ -72,13 +72,39 @@ type nodeTerms struct {
 }
 
 // terms returns the orchestrator's terms, fetching them when old or when
-// fresh is set.
+// fresh is set. The fetch runs without the lock, so segments to this
+// orchestrator are not held up behind it.
 func (s *sealer) terms(ctx context.Context, fresh bool) (nodeTerms, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !fresh && s.info.price != nil && time.Since(s.fetched) < paramsTTL {
-		return s.info, nil
+	cached, at := s.info, s.fetched
+	s.mu.Unlock()
+	if !fresh && cached.price != nil && time.Since(at) < paramsTTL {
+		return cached, nil
 	}
+	t, err := s.fetchTerms(ctx)
+	if err != nil {
+		return nodeTerms{}, err
+	}
+	s.mu.Lock()
+	s.info, s.fetched = t, time.Now()
+	s.mu.Unlock()
+	return t, nil
+}
+
+// cachedTerms are the terms last fetched (those the segments in flight were
+// paid under), or fresh ones when none were.
+func (s *sealer) cachedTerms(ctx context.Context) (nodeTerms, error) {
+	s.mu.Lock()
+	t := s.info
+	s.mu.Unlock()
+	if t.price != nil {
+		return t, nil
+	}
+	return s.terms(ctx, false)
+}
+
+// fetchTerms asks the orchestrator for its terms to this broadcaster.
+func (s *sealer) fetchTerms(ctx context.Context) (nodeTerms, error) {
 	u := s.base + "/api/info?sender=" + url.QueryEscape(s.b.cfg.Key.Address.Hex())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -105,7 +131,6 @@ func (s *sealer) terms(ctx context.Context, fresh bool) (nodeTerms, error) {
 	if p.Sign() > 0 && (t.TicketParams == nil || t.ExpirationParams == nil) {
 		return nodeTerms{}, fmt.Errorf("orchestrator charges %s wei per pixel but sent no ticket parameters", p)
 	}
-	s.info, s.fetched = t, time.Now()
 	return t, nil
 }
 
@@ -221,7 +246,12 @@ func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
 	}
-	t, _ := s.terms(context.Background(), false)
+	// The terms this segment was paid under (Headers fetched them); a
+	// refetch that fails must not loosen the checks or skip the bill.
+	t, err := s.cachedTerms(context.Background())
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
+	}
 	hashes := renditionHashes(rends)
 	px, err := Pixels(rends)
 	switch {
@@ -260,6 +290,10 @@ func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, 
 	perm := s.b.stream(job.Stream)
 	if perm == nil || !perm.billed || s.b.cfg.Accounts == nil {
 		return
+	}
+	// Within the permit's price, whatever the orchestrator charged.
+	if price.Cmp(perm.permit.MaxPricePerPixel) > 0 {
+		cost = new(big.Int).Mul(perm.permit.MaxPricePerPixel, new(big.Int).SetUint64(px))
 	}
 	key := fmt.Sprintf("%s/%s/%d", job.Stream, perm.permit.Nonce, job.Seq)
 	left, err := s.b.cfg.Accounts.Bill(context.Background(), perm.publisher, key, cost)
