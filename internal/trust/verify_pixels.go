@@ -1,10 +1,7 @@
 package trust
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/castnet/castnet/internal/media"
 	"github.com/castnet/castnet/internal/mpegts"
@@ -25,47 +22,47 @@ type Picture struct {
 }
 
 // MeasurePicture reads a rendition's MPEG-TS bytes: the billable pixels
-// from the bytes alone, with no word from the transcoder on its size. A
-// frame before any SPS, or an SPS that does not parse, is an error, and
-// so is any damage the demuxer reports.
+// from the bytes alone, with no word from the transcoder on its size. It
+// walks the TS packets without assembling frames (mpegts.ScanH264): each
+// video PES with a PTS is a frame, at the size of the last SPS seen in the
+// parameter sets before a frame's first slice. A frame before any SPS, an
+// SPS that does not parse, or a broken packet is an error.
 func MeasurePicture(ts []byte) (Picture, error) {
 	var (
 		p    Picture
 		cur  media.SPSInfo
 		seen bool
 	)
-	d := mpegts.NewDemuxer(bytes.NewReader(ts))
-	for {
-		pes, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return p, nil
-		}
-		if err != nil {
-			return Picture{}, err
-		}
-		if pes.Codec != media.CodecH264 {
-			continue
-		}
-		for _, nal := range media.SplitAnnexB(pes.Data) {
-			if media.NALUType(nal) != nalSPS {
+	err := mpegts.ScanH264(ts, func(hasPTS bool, head []byte) error {
+		for _, nal := range media.SplitAnnexB(head) {
+			t := media.NALUType(nal)
+			if t >= 1 && t <= 5 {
+				break // the first slice: parameter sets come before it
+			}
+			if t != nalSPS {
 				continue
 			}
 			s, err := media.ParseSPS(nal)
 			if err != nil {
-				return Picture{}, fmt.Errorf("frame %d: %w", p.Frames, err)
+				return fmt.Errorf("frame %d: %w", p.Frames, err)
 			}
 			if !seen {
 				p.Width, p.Height = s.Width, s.Height
 			}
 			cur, seen = s, true
 		}
-		if !pes.HasPTS {
-			continue
+		if !hasPTS {
+			return nil
 		}
 		if !seen {
-			return Picture{}, fmt.Errorf("frame %d comes before any H.264 SPS: its size is unknown", p.Frames)
+			return fmt.Errorf("frame %d comes before any H.264 SPS: its size is unknown", p.Frames)
 		}
 		p.Frames++
 		p.Pixels += uint64(cur.Width) * uint64(cur.Height)
+		return nil
+	})
+	if err != nil {
+		return Picture{}, err
 	}
+	return p, nil
 }
