@@ -258,8 +258,8 @@ func (s *Segment) UnmarshalJSON(data []byte) error {
 type TranscodeResult struct {
 	// Segment is keccak256 of the source segment's bytes.
 	Segment common.Hash
-	// Renditions are keccak256 of each rendition's bytes, in profile
-	// order.
+	// Renditions name each rendition's bytes, in the order returned
+	// (castnet uses SHA-256 here: trust.RenditionHash).
 	Renditions []common.Hash
 	Pixels     uint64
 	Transcoder common.Address
@@ -332,8 +332,8 @@ func (r *TranscodeResult) UnmarshalJSON(data []byte) error {
 type TranscodeReceipt struct {
 	// Segment is keccak256 of the source segment's bytes.
 	Segment common.Hash
-	// Renditions are keccak256 of each rendition's bytes, in profile
-	// order.
+	// Renditions name each rendition's bytes, in the order returned
+	// (castnet uses SHA-256 here: trust.RenditionHash).
 	Renditions   []common.Hash
 	Pixels       uint64
 	Orchestrator common.Address

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -49,14 +50,21 @@ func EstimatePixels(ps []transcode.Profile, d time.Duration) uint64 {
 	return uint64(total)
 }
 
-// renditionHashes is keccak256 of each rendition, in order.
+// renditionHashes is RenditionHash of each rendition, in order.
 func renditionHashes(rends []transcode.Rendition) []common.Hash {
 	out := make([]common.Hash, len(rends))
 	for i, r := range rends {
-		out[i] = sign.Keccak(r.Data)
+		out[i] = RenditionHash(r.Data)
 	}
 	return out
 }
+
+// RenditionHash is what receipts and results name a rendition by: SHA-256
+// of its bytes. The source segment is named by keccak256 (as Livepeer
+// names segments); renditions, hashed again at every role and together
+// about twice the source's size, use SHA-256, which runs about 4.7 times
+// faster than keccak256 on this class of CPU (BENCHMARKS.md).
+func RenditionHash(b []byte) common.Hash { return sha256.Sum256(b) }
 
 // ProfilesHash is keccak256 of the profiles' names, sizes, rates and
 // bitrates in order: what a signed segment commits the broadcaster to

@@ -432,7 +432,7 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 			counted = false
 			continue
 		}
-		h := sign.Keccak(data)
+		h := RenditionHash(data)
 		for _, l := range lists {
 			compareHash(fail, label, l.what, l.verb, h, l.hashes, i, e.Renditions)
 		}
