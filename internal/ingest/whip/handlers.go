@@ -73,7 +73,13 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	}
 	answer, err := ss.start(r.Context(), string(offer))
 	if err != nil {
+		// Free the stream name before answering, so a publisher that
+		// retries at once is not told the stream is live.
 		ss.close(err)
+		select {
+		case <-ss.done:
+		case <-time.After(5 * time.Second):
+		}
 		return err
 	}
 	loc := "/whip/" + url.PathEscape(stream) + "/" + ss.id
