@@ -55,8 +55,11 @@ type Custody struct {
 	Seq    uint64
 	Source []byte
 	Names  []string
-	Proof  string
-	Why    string
+	// Profiles are what the job that made the renditions asked for (the
+	// Segment record commits to their hash).
+	Profiles []transcode.Profile
+	Proof    string
+	Why      string
 }
 
 // Broadcaster is the registry of streams and the Starter WHIP sessions use.

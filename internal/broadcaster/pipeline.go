@@ -25,6 +25,7 @@ type pending struct {
 	// proof is their signed receipt ("" when unsigned): the custody log.
 	order []string
 	proof string
+	asked []transcode.Profile // the profiles of the job that made the renditions
 }
 
 // onSegment runs on the segmenter's goroutine when a segment opens: its
@@ -76,6 +77,7 @@ func (st *Stream) process(p *pending, counted bool) {
 		SourceWidth: p.src.width, SourceHeight: p.src.height,
 	})
 	<-p.seg.Done()
+	p.asked = p.rungs
 	if err != nil && len(p.rungs) > 1 {
 		st.noteFailure(p.seg.Seq, err)
 		p.failed = err
@@ -83,10 +85,11 @@ func (st *Stream) process(p *pending, counted bool) {
 		// failed by using up the first one.
 		sctx, scancel := context.WithTimeout(st.b.ctx, 2*st.b.cfg.Segment+10*time.Second)
 		defer scancel()
+		p.asked = []transcode.Profile{transcode.SourceProfile()}
 		rends, err = st.b.cfg.Transcoder.Transcode(sctx, transcode.Job{
 			Stream: st.pub.Stream, Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
 			Duration:    p.seg.Duration,
-			Profiles:    []transcode.Profile{transcode.SourceProfile()},
+			Profiles:    p.asked,
 			SourceWidth: p.src.width, SourceHeight: p.src.height,
 		})
 	}
@@ -155,7 +158,7 @@ func (st *Stream) publish(p *pending) error {
 			why = p.failed.Error()
 		}
 		if err := c(Custody{Dir: h.Dir(), Stream: st.pub.Stream, Seq: p.seg.Seq, Source: p.seg.Bytes(),
-			Names: p.order, Proof: p.proof, Why: why}); err != nil {
+			Names: p.order, Profiles: p.asked, Proof: p.proof, Why: why}); err != nil {
 			st.log.Error("custody log", "seq", p.seg.Seq, "err", err)
 		}
 	}

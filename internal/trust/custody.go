@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/castnet/castnet/internal/sign"
+	"github.com/castnet/castnet/internal/transcode"
 )
 
 // The custody log of a stream session lies next to its playlists:
@@ -47,7 +48,10 @@ type Entry struct {
 	Seq        uint64          `json:"-"`
 	Source     string          `json:"source,omitempty"`
 	Renditions []RenditionFile `json:"renditions,omitempty"`
-	Proof      *Proof          `json:"proof,omitempty"`
+	// Profiles are the profiles the segment was transcoded with; their
+	// ProfilesHash is what the Segment record signs.
+	Profiles []transcode.Profile `json:"profiles,omitempty"`
+	Proof    *Proof              `json:"proof,omitempty"`
 	// Unsigned says why a segment has no proof (published as source
 	// after the transcode failed, say).
 	Unsigned string `json:"unsigned,omitempty"`
@@ -98,8 +102,9 @@ type Published struct {
 	Source []byte
 	// Names are the renditions in the order their transcoder returned
 	// them; Proof their Rendition.Proof ("" when unsigned).
-	Names []string
-	Proof string
+	Names    []string
+	Profiles []transcode.Profile
+	Proof    string
 	// Why is the reason a segment is unsigned.
 	Why string
 }
@@ -127,6 +132,7 @@ func (b *Broadcaster) Record(p Published) error {
 		e.Renditions = append(e.Renditions, RenditionFile{Name: n, File: n + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"})
 	}
 	if p.Proof != "" {
+		e.Profiles = p.Profiles
 		var pr Proof
 		if err := json.Unmarshal([]byte(p.Proof), &pr); err != nil {
 			return fmt.Errorf("custody: proof of segment %d: %w", p.Seq, err)

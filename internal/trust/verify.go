@@ -321,6 +321,16 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 		if seg.Seq != e.Seq {
 			fail("segment record is for seq %d, the log line for seq %d", seg.Seq, e.Seq)
 		}
+		if len(e.Profiles) > 0 {
+			if ProfilesHash(e.Profiles) != seg.Profiles {
+				fail("the profiles logged are not the ones the segment record commits to")
+			}
+			for _, rf := range e.Renditions {
+				if !slices.ContainsFunc(e.Profiles, func(p transcode.Profile) bool { return p.Name == rf.Name }) {
+					fail("rendition %s was not asked for", rf.Name)
+				}
+			}
+		}
 		switch {
 		case v.logPermit == nil && seg.Permit != (common.Hash{}):
 			fail("segment record links permit %s, but the log has no permit", seg.Permit.Hex())

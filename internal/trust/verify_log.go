@@ -94,6 +94,7 @@ type entryJSON struct {
 	Seq         *uint64         `json:"seq"`
 	Source      *string         `json:"source"`
 	Renditions  []RenditionFile `json:"renditions"`
+	Profiles    json.RawMessage `json:"profiles"`
 	Proof       *Proof          `json:"proof"`
 	Unsigned    *string         `json:"unsigned"`
 }
@@ -126,6 +127,7 @@ func parseEntry(line []byte) (Entry, error) {
 	has("seq", j.Seq != nil)
 	has("source", j.Source != nil)
 	has("renditions", j.Renditions != nil)
+	has("profiles", j.Profiles != nil)
 	has("proof", j.Proof != nil)
 	has("unsigned", j.Unsigned != nil)
 	var allowed, required []string
@@ -135,7 +137,7 @@ func parseEntry(line []byte) (Entry, error) {
 	case KindPermit:
 		allowed, required = []string{"publisher", "permit"}, []string{"publisher", "permit"}
 	case KindSegment:
-		allowed, required = []string{"seq", "source", "renditions", "proof", "unsigned"}, []string{"seq", "source"}
+		allowed, required = []string{"seq", "source", "renditions", "profiles", "proof", "unsigned"}, []string{"seq", "source"}
 	default:
 		return Entry{}, fmt.Errorf("unknown kind %q", truncateText(j.Kind, 40))
 	}
@@ -173,6 +175,15 @@ func parseEntry(line []byte) (Entry, error) {
 			}
 		}
 		e.Renditions = j.Renditions
+		if j.Profiles != nil {
+			// Read as logged, source rung included: only their hash is
+			// checked, against the signed segment record.
+			pd := json.NewDecoder(bytes.NewReader(j.Profiles))
+			pd.DisallowUnknownFields()
+			if err := pd.Decode(&e.Profiles); err != nil || len(e.Profiles) == 0 {
+				return Entry{}, fmt.Errorf("profiles: want a list of profiles (%v)", err)
+			}
+		}
 		switch {
 		case j.Proof != nil && j.Unsigned != nil:
 			return Entry{}, errors.New(`a segment line has "proof" or "unsigned", not both`)

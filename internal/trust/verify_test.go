@@ -202,7 +202,8 @@ func (fx *vfFixture) publish(t *testing.T, seq uint64, src []byte) {
 		vfWrite(t, filepath.Join(fx.dir, r.Profile.Name, strconv.FormatUint(seq, 10)+".ts"), r.Data)
 		names = append(names, r.Profile.Name)
 	}
-	if err := fx.b.Record(Published{Dir: fx.dir, Stream: vfStream, Seq: seq, Source: src, Names: names, Proof: proof}); err != nil {
+	if err := fx.b.Record(Published{Dir: fx.dir, Stream: vfStream, Seq: seq, Source: src, Names: names,
+		Profiles: job.Profiles, Proof: proof}); err != nil {
 		t.Fatal(err)
 	}
 	px, err := Pixels(rends)
@@ -437,6 +438,23 @@ func TestVerifyCustody(t *testing.T) {
 		dir := fx.copy(t)
 		vfEditSegment(t, dir, 1, func(e *Entry) { e.Renditions[1], e.Renditions[2] = e.Renditions[2], e.Renditions[1] })
 		vfWantMismatch(t, vfVerify(t, dir), 1, "rendition odd (odd/1.ts): its bytes are rendition #3 (180p) of the receipt and the transcode result, not #2: the renditions are out of order")
+	})
+
+	t.Run("profiles logged are not the ones signed", func(t *testing.T) {
+		dir := fx.copy(t)
+		vfEditSegment(t, dir, 1, func(e *Entry) {
+			if len(e.Profiles) == 0 {
+				t.Fatal("the fixture logged no profiles")
+			}
+			e.Profiles[len(e.Profiles)-1].Bitrate++
+		})
+		vfWantMismatch(t, vfVerify(t, dir), 1, "the profiles logged are not the ones the segment record commits to")
+	})
+
+	t.Run("a rendition nobody asked for", func(t *testing.T) {
+		dir := fx.copy(t)
+		vfEditSegment(t, dir, 1, func(e *Entry) { e.Profiles = e.Profiles[:len(e.Profiles)-1] })
+		vfWantMismatch(t, vfVerify(t, dir), 1, "rendition odd was not asked for")
 	})
 
 	t.Run("segment signed by another key", func(t *testing.T) {
