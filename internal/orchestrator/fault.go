@@ -12,8 +12,9 @@ import (
 // Faults an orchestrator can be told to commit, so that a broadcaster's
 // failover is tested against a real process rather than a mock.
 const (
-	// FaultCorrupt answers every segment with renditions of the right names,
-	// sizes and hashes whose bytes are not video.
+	// FaultCorrupt makes the transcoder return renditions of the right
+	// names and sizes whose bytes are not video (the orchestrator's gate
+	// then refuses to sign for them: 502).
 	FaultCorrupt = "corrupt"
 	// FaultHang reads the segment and then never answers.
 	FaultHang = "hang"

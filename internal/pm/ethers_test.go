@@ -1,7 +1,6 @@
 package pm_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -165,28 +164,6 @@ type ethersTicketResult struct {
 	Error string `json:"error"`
 }
 
-func ethersVerifyTickets(t *testing.T, root string, items []ethersTicketItem) ([]ethersTicketResult, int) {
-	t.Helper()
-	in, err := json.Marshal(items)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, code := xcheck.Run(t, root, in, "verify")
-	var res []ethersTicketResult
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var r ethersTicketResult
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("xcheck output %q: %v", sc.Text(), err)
-		}
-		res = append(res, r)
-	}
-	if len(res) != len(items) {
-		t.Fatalf("xcheck verified %d of %d items: %s", len(res), len(items), out)
-	}
-	return res, code
-}
-
 func TestGoTicketsVerifyInEthers(t *testing.T) {
 	root := xcheck.Root(t)
 	k, err := sign.NewKey()
@@ -258,7 +235,7 @@ func TestGoTicketsVerifyInEthers(t *testing.T) {
 		bad = append(bad, lie)
 	}
 
-	res, code := ethersVerifyTickets(t, root, good)
+	res, code := xcheck.Verify[ethersTicketItem, ethersTicketResult](t, root, good)
 	for i, r := range res {
 		if !r.OK {
 			t.Errorf("ethers refused Go's ticket %+v: %s", good[i].Ticket, r.Error)
@@ -270,7 +247,7 @@ func TestGoTicketsVerifyInEthers(t *testing.T) {
 	if code != 0 {
 		t.Errorf("xcheck verify exited %d on good tickets", code)
 	}
-	res, code = ethersVerifyTickets(t, root, bad)
+	res, code = xcheck.Verify[ethersTicketItem, ethersTicketResult](t, root, bad)
 	for i, r := range res {
 		if r.OK {
 			t.Errorf("ethers accepted a tampered ticket %+v (wins %v)", bad[i].Ticket, bad[i].Wins)

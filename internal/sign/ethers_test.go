@@ -1,7 +1,6 @@
 package sign
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -151,29 +150,6 @@ type verifyResult struct {
 	Error     string `json:"error"`
 }
 
-// ethersVerify runs xcheck verify on items and returns one result each.
-func ethersVerify(t *testing.T, root string, items []verifyItem) ([]verifyResult, int) {
-	t.Helper()
-	in, err := json.Marshal(items)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, code := xcheck.Run(t, root, in, "verify")
-	var res []verifyResult
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var r verifyResult
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("xcheck output %q: %v", sc.Text(), err)
-		}
-		res = append(res, r)
-	}
-	if len(res) != len(items) {
-		t.Fatalf("xcheck verified %d of %d items: %s", len(res), len(items), out)
-	}
-	return res, code
-}
-
 // randomRecords makes n records of each kind with random contents.
 func randomRecords(rng *rand.Rand, n int) []Record {
 	u256 := func() *big.Int {
@@ -255,7 +231,7 @@ func TestGoSignaturesVerifyInEthers(t *testing.T) {
 		bad = append(bad, item(t, d, r, twin, k.Address))
 	}
 
-	res, code := ethersVerify(t, root, good)
+	res, code := xcheck.Verify[verifyItem, verifyResult](t, root, good)
 	for i, r := range res {
 		if !r.OK {
 			t.Errorf("ethers refused Go's %s %s: %s", good[i].Kind, good[i].Message, r.Error)
@@ -268,7 +244,7 @@ func TestGoSignaturesVerifyInEthers(t *testing.T) {
 		t.Errorf("xcheck verify exited %d on good items", code)
 	}
 
-	res, code = ethersVerify(t, root, bad)
+	res, code = xcheck.Verify[verifyItem, verifyResult](t, root, bad)
 	for i, r := range res {
 		if r.OK {
 			t.Errorf("ethers accepted a tampered %s %s", bad[i].Kind, bad[i].Message)

@@ -162,7 +162,7 @@ func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rend
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching input: %w", statusError(resp))
 	}
-	sum := remote.NewSummer(resp.Body)
+	sum := remote.NewSummer(resp.Body, n.cfg.Vouch != nil)
 	rends, err := n.cfg.Transcoder.Transcode(ctx, transcode.Job{Stream: ev.Stream, Seq: ev.Seq, Input: sum,
 		Profiles: ev.Profiles, SourceWidth: ev.SourceWidth, SourceHeight: ev.SourceHeight})
 	if err != nil || n.cfg.Vouch == nil {

@@ -4,8 +4,10 @@
 package xcheck
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -82,4 +84,28 @@ func Run(t testing.TB, root string, stdin []byte, args ...string) ([]byte, int) 
 		t.Fatalf("xcheck %v exited %d: %s", args, code, stderr.Bytes())
 	}
 	return stdout.Bytes(), code
+}
+
+// Verify runs `xcheck.mjs verify` on items (JSON) and returns one result
+// per item, decoded from its JSON lines, and the exit code.
+func Verify[I, R any](t testing.TB, root string, items []I) ([]R, int) {
+	t.Helper()
+	in, err := json.Marshal(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := Run(t, root, in, "verify")
+	var res []R
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var r R
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("xcheck output %q: %v", sc.Text(), err)
+		}
+		res = append(res, r)
+	}
+	if len(res) != len(items) {
+		t.Fatalf("xcheck verified %d of %d items: %s", len(res), len(items), out)
+	}
+	return res, code
 }

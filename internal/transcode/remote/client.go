@@ -51,7 +51,7 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	if err != nil {
 		return nil, err
 	}
-	sum := NewSummer(job.Input)
+	sum := NewSummer(job.Input, c.Sealer != nil)
 	var body io.Reader
 	var trailer http.Header
 	if c.Whole {

@@ -85,7 +85,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer adm.Close()
 	}
-	sum := NewSummer(http.MaxBytesReader(w, r.Body, h.cfg.MaxSegmentBytes))
+	sum := NewSummer(http.MaxBytesReader(w, r.Body, h.cfg.MaxSegmentBytes), h.cfg.Gate != nil)
 	job.Input = sum
 	start := time.Now()
 	rends, err := h.cfg.Transcoder.Transcode(r.Context(), job)

@@ -78,9 +78,15 @@ type Summer struct {
 	eof bool
 }
 
-// NewSummer hashes r's bytes with keccak256 as they are read.
-func NewSummer(r io.Reader) *Summer {
-	return &Summer{r: r, h: crypto.NewKeccakState()}
+// NewSummer reads r, hashing its bytes with keccak256 as they are read
+// when hash is set (only signed work needs the hash: the bytes are not
+// hashed for nothing on the hot path).
+func NewSummer(r io.Reader, hash bool) *Summer {
+	s := &Summer{r: r}
+	if hash {
+		s.h = crypto.NewKeccakState()
+	}
+	return s
 }
 
 // Read reads and hashes; once the reader ended, it keeps answering EOF
@@ -90,7 +96,9 @@ func (s *Summer) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := s.r.Read(p)
-	s.h.Write(p[:n])
+	if s.h != nil {
+		s.h.Write(p[:n])
+	}
 	s.n += int64(n)
 	s.eof = err == io.EOF
 	return n, err
@@ -104,7 +112,10 @@ func (s *Summer) Close() error {
 	return nil
 }
 
-// Sum returns the hash and length so far.
+// Sum returns the hash (zero when not hashing) and length so far.
 func (s *Summer) Sum() SegmentSum {
+	if s.h == nil {
+		return SegmentSum{Size: s.n}
+	}
 	return SegmentSum{Keccak: common.BytesToHash(s.h.Sum(nil)), Size: s.n}
 }
