@@ -68,6 +68,9 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return ln.Close()
 	})
 	base := "http://" + ln.Addr().String()
+	if err := startDebug(&d.closers, cfg.DebugAddr, log); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	if err := d.trust(cfg, log); err != nil {
 		return nil, err
@@ -86,8 +89,12 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers.add(d.Store.Close)
-	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: d.Pool, Profiles: cfg.Profiles,
-		Store: d.Store, Segment: cfg.Segment, Logger: log,
+	var tr transcode.Transcoder // nil with -source-only: segments are published as cut
+	if d.Pool != nil {
+		tr = d.Pool
+	}
+	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, SourceOnly: cfg.SourceOnly,
+		Profiles: cfg.Profiles, Store: d.Store, Segment: cfg.Segment, Logger: log,
 		Custody: func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
 	}); err != nil {
 		return nil, err
@@ -106,7 +113,9 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	mux.Handle("/hls/", d.Store.Handler())
 	mux.Handle("/api/streams", d.Broadcaster.Handler())
 	mux.Handle("/api/streams/", d.Broadcaster.Handler())
-	mux.Handle("GET /api/orchestrators", d.Pool.Handler())
+	if d.Pool != nil {
+		mux.Handle("GET /api/orchestrators", d.Pool.Handler())
+	}
 	mux.Handle("GET /api/eip712", d.Trust.PublishRequestHandler())
 	mux.Handle(trust.CustodyPrefix, trust.CustodyHandler(func(stream string) (string, bool) {
 		st, ok := d.Store.Stream(stream)
@@ -145,7 +154,7 @@ func (d *Dev) trust(cfg config.Dev, log *slog.Logger) error {
 	d.Trust = trust.NewBroadcaster(trust.BroadcasterConfig{
 		Key: key, Domain: sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)),
 		Accounts: ledgerAccounts{d.Ledger}, Allowed: cfg.Publishers, RequirePermit: cfg.RequirePermit,
-		MinPrice: func() *big.Int { return d.Pool.MinPrice() }, MaxPrice: cfg.MaxPrice,
+		MinPrice: d.minPrice, MaxPrice: cfg.MaxPrice,
 		Sender: sender, Segment: cfg.Segment,
 		End:    func(stream string, why error) { d.WHIP.End(stream, why) },
 		Logger: log.With("component", "trust"),
@@ -156,11 +165,23 @@ func (d *Dev) trust(cfg config.Dev, log *slog.Logger) error {
 	return nil
 }
 
+// minPrice is the lowest price per pixel among usable orchestrators; free
+// (0) when nothing transcodes.
+func (d *Dev) minPrice() *big.Int {
+	if d.Pool == nil {
+		return new(big.Int)
+	}
+	return d.Pool.MinPrice()
+}
+
 // transcoding builds the broadcaster's pool of orchestrators. In dev that
 // is one orchestrator served on mux at base, with one transcoder node
 // (started by the returned func, once base answers).
 func (d *Dev) transcoding(cfg config.Dev, log *slog.Logger, base string, mux *http.ServeMux) (func(), error) {
 	startT := func() {}
+	if cfg.SourceOnly {
+		return startT, nil
+	}
 	urls := cfg.Orchestrators
 	if cfg.Role == "dev" {
 		var err error

@@ -28,6 +28,9 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 			_ = o.Close()
 		}
 	}()
+	if err := startDebug(&o.closers, cfg.DebugAddr, log); err != nil {
+		return nil, err
+	}
 	orch, err := o.build(cfg, log)
 	if err != nil {
 		return nil, err

@@ -24,7 +24,13 @@ var ErrNoStream = fmt.Errorf("no such stream: %w", httpx.ErrNotFound)
 
 // Config configures a Broadcaster.
 type Config struct {
+	// Transcoder makes each segment's ladder. It may be nil only with
+	// SourceOnly.
 	Transcoder transcode.Transcoder
+	// SourceOnly publishes every segment exactly as it was cut (H.264 and
+	// Opus in MPEG-TS): no transcoding, no ffmpeg. For nodes that only
+	// ingest and relay, and for measuring ingest alone.
+	SourceOnly bool
 	// Profiles are the ladder's rungs; each stream keeps those below its
 	// source height (see transcode.Ladder).
 	Profiles []transcode.Profile
@@ -76,8 +82,8 @@ type Broadcaster struct {
 
 // New builds a Broadcaster.
 func New(cfg Config) (*Broadcaster, error) {
-	if cfg.Transcoder == nil || cfg.Store == nil {
-		return nil, errors.New("broadcaster: Transcoder and Store are required")
+	if (cfg.Transcoder == nil && !cfg.SourceOnly) || cfg.Store == nil {
+		return nil, errors.New("broadcaster: Transcoder (or SourceOnly) and Store are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -93,7 +99,9 @@ func New(cfg Config) (*Broadcaster, error) {
 		// are redone while the next ones are cut.
 		cfg.MaxInFlight = 4
 	}
-	if cfg.Profiles == nil {
+	if cfg.SourceOnly {
+		cfg.Profiles = []transcode.Profile{} // the ladder is the source alone
+	} else if cfg.Profiles == nil {
 		cfg.Profiles = transcode.DefaultLadder()
 	}
 	ctx, cancel := context.WithCancel(context.Background())

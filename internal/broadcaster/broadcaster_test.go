@@ -262,3 +262,33 @@ func (c *ctxTranscoder) Transcode(ctx context.Context, job transcode.Job) ([]tra
 	}
 	return c.fn(ctx, job, in)
 }
+
+func TestSourceOnlyPublishesSegmentsAsCutWithoutATranscoder(t *testing.T) {
+	h := newPipelineConfig(t, nil, func(c *Config) { c.SourceOnly = true })
+	in := h.feed(t, "relay", 4)
+	if in.Published < 3 || in.Failures != 0 || in.SourceOnly != 0 || in.LastError != "" {
+		t.Fatalf("published %d failures %d source-only %d error %q", in.Published, in.Failures, in.SourceOnly, in.LastError)
+	}
+	if len(in.Renditions) != 1 || in.Renditions[0].Name != transcode.SourceName {
+		t.Fatalf("renditions %+v, want the source alone", in.Renditions)
+	}
+	pl := playlist(t, h.dir, "relay", "source")
+	if strings.Count(pl, "#EXTINF") != int(in.Published) || !strings.Contains(pl, "#EXT-X-ENDLIST") {
+		t.Errorf("source playlist:\n%s", pl)
+	}
+	seg0, err := os.ReadFile(filepath.Join(h.dir, "relay", "source", "0.ts"))
+	if err != nil || len(seg0) == 0 || seg0[0] != 0x47 {
+		t.Fatalf("segment 0 is not the cut MPEG-TS: %v", err)
+	}
+}
+
+func TestNoTranscoderNeedsSourceOnly(t *testing.T) {
+	store, err := hls.New(hls.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := New(Config{Store: store}); err == nil {
+		t.Fatal("a broadcaster with neither a transcoder nor SourceOnly was built")
+	}
+}

@@ -69,6 +69,12 @@ func (st *Stream) process(p *pending, counted bool) {
 			st.mu.Unlock()
 		}()
 	}
+	if st.b.cfg.SourceOnly {
+		<-p.seg.Done()
+		p.parts = map[string][]byte{transcode.SourceName: p.seg.Bytes()}
+		p.order, p.asked = []string{transcode.SourceName}, p.rungs
+		return
+	}
 	ctx, cancel := context.WithTimeout(st.b.ctx, st.b.cfg.TranscodeTimeout)
 	defer cancel()
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{

@@ -17,6 +17,10 @@ const audioBitrate = 128_000
 // aacLC is the RFC 6381 codec string of AAC-LC, the audio of every rendition.
 const aacLC = "mp4a.40.2"
 
+// opusCodec is the RFC 6381 codec string of Opus (its ISO BMFF sample entry),
+// the audio of segments published as cut.
+const opusCodec = "opus"
+
 // buildVariants describes the renditions for the multivariant playlist from
 // the first segment: the source's real format, and for each rung the codec
 // its first output actually carries.
@@ -54,6 +58,9 @@ func (st *Stream) codecs(video string) string {
 	}
 	if st.pub.Audio == "" {
 		return video
+	}
+	if st.b.cfg.SourceOnly {
+		return video + "," + opusCodec // published as cut: the publisher's Opus
 	}
 	return video + "," + aacLC
 }

@@ -28,8 +28,10 @@ type Dev struct {
 	// Role is "dev" or "broadcaster".
 	Role string
 	// Capacity is how many segments dev's built-in transcoder takes at once.
-	Capacity     int
-	HTTPAddr     string
+	Capacity int
+	HTTPAddr string
+	// DebugAddr serves pprof and runtime counters when set (loopback only).
+	DebugAddr    string
 	DataDir      string
 	Segment      time.Duration
 	ProfilesFile string
@@ -53,6 +55,9 @@ type Dev struct {
 	// WholeUpload sends each segment only once it is complete instead of
 	// streaming it as it is cut; for measuring what streaming saves.
 	WholeUpload bool
+	// SourceOnly publishes segments as cut, with no transcoding at all (no
+	// orchestrators, no ffmpeg).
+	SourceOnly bool
 	// Identity is the broadcaster's key (dev makes throwaway keys for its
 	// orchestrator and transcoder).
 	Identity Identity
@@ -89,7 +94,7 @@ func ParseDev(args []string, out io.Writer) (Dev, error) { return parseNode("dev
 // orchestrators that transcode, which are required.
 func ParseBroadcaster(args []string, out io.Writer) (Dev, error) {
 	d, err := parseNode("broadcaster", args, out)
-	if err == nil && len(d.Orchestrators) == 0 && d.OrchWebhook == "" {
+	if err == nil && len(d.Orchestrators) == 0 && d.OrchWebhook == "" && !d.SourceOnly {
 		err = errors.New("-orchestrators: give at least one orchestrator URL (or -orch-webhook)")
 	}
 	return d, err
@@ -119,8 +124,10 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.Var(&natIPs, "nat-ip", "public IP to advertise in ICE candidates when behind NAT (repeatable)")
 	fs.Var(&iceServers, "ice-server", "STUN/TURN server as URL or URL,username,credential (repeatable)")
 	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	fs.BoolVar(&d.SourceOnly, "source-only", false, "publish segments as cut (H.264 + Opus in MPEG-TS): no transcoding, no ffmpeg; for ingest and relay nodes")
 	fs.IntVar(&d.Window, "hls-window", 6, "segments in a live media playlist")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&d.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &d.Identity)
 	fs.StringVar(&d.Ledger, "ledger", "", "SQLite ledger file (default: DATA/ledger.db)")
 	fs.Int64Var(&d.ChainID, "chain-id", 0, "EIP-712 chainId for permits and receipts (default: none, any wallet network signs)")
@@ -228,6 +235,9 @@ func (d *Dev) finish() error {
 	if _, _, err := net.SplitHostPort(d.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("-http %q: %w", d.HTTPAddr, err))
 	}
+	if err := CheckDebugAddr(d.DebugAddr); err != nil {
+		errs = append(errs, err)
+	}
 	if _, _, err := net.SplitHostPort(d.WebRTCUDP); err != nil {
 		errs = append(errs, fmt.Errorf("-webrtc-udp %q: %w", d.WebRTCUDP, err))
 	}
@@ -248,7 +258,12 @@ func (d *Dev) finish() error {
 		d.Publishers = ps
 	}
 	d.Profiles = transcode.DefaultLadder()
-	if d.ProfilesFile != "" {
+	if d.SourceOnly {
+		d.Profiles = []transcode.Profile{}
+		if d.ProfilesFile != "" {
+			errs = append(errs, errors.New("-profiles: there is no ladder with -source-only"))
+		}
+	} else if d.ProfilesFile != "" {
 		ps, err := transcode.LoadProfiles(d.ProfilesFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("-profiles: %w", err))
@@ -256,4 +271,20 @@ func (d *Dev) finish() error {
 		d.Profiles = ps
 	}
 	return errors.Join(errs...)
+}
+
+// CheckDebugAddr accepts "" (off) or a loopback host:port: profiles expose
+// memory and can load the CPU, so they are never served to other machines.
+func CheckDebugAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-debug-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-debug-addr %q: must be a loopback address such as 127.0.0.1:6060", addr)
+	}
+	return nil
 }

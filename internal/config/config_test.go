@@ -154,3 +154,32 @@ func TestIdentityAndTrustFlags(t *testing.T) {
 		t.Errorf("charging orchestrator without a key: %v", err)
 	}
 }
+
+func TestSourceOnlyNeedsNoOrchestratorsAndHasNoLadder(t *testing.T) {
+	d, err := ParseBroadcaster([]string{"-source-only"}, io.Discard)
+	if err != nil {
+		t.Fatalf("a source-only broadcaster needs no orchestrators: %v", err)
+	}
+	if !d.SourceOnly || len(d.Profiles) != 0 {
+		t.Errorf("source-only %v profiles %v, want true and none", d.SourceOnly, d.Profiles)
+	}
+	if _, err := ParseDev([]string{"-source-only", "-profiles", "ladder.json"}, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "-source-only") {
+		t.Errorf("-profiles with -source-only: err %v, want a conflict named", err)
+	}
+}
+
+func TestDebugAddrMustBeLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{"": true, "127.0.0.1:6060": true, "[::1]:0": true, "localhost:6060": true,
+		":6060": false, "0.0.0.0:6060": false, "10.0.0.1:6060": false, "nonsense": false} {
+		if err := CheckDebugAddr(addr); (err == nil) != ok {
+			t.Errorf("-debug-addr %q: err %v, want ok=%v", addr, err, ok)
+		}
+	}
+	if _, err := ParseDev([]string{"-debug-addr", "0.0.0.0:6060"}, io.Discard); err == nil {
+		t.Error("dev accepted a public -debug-addr")
+	}
+	if _, err := ParseOrchestrator([]string{"-debug-addr", ":6060"}, io.Discard); err == nil {
+		t.Error("orchestrator accepted a public -debug-addr")
+	}
+}

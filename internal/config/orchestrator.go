@@ -13,6 +13,7 @@ import (
 // Orchestrator configures `castnet orchestrator`.
 type Orchestrator struct {
 	HTTPAddr      string
+	DebugAddr     string // pprof and runtime counters when set (loopback only)
 	Secret        string
 	Transcode     string // "local" (ffmpeg here) or "remote" (registered transcoders)
 	Capacity      int
@@ -48,6 +49,7 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary (with -transcode local)")
 	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage) or hang (never answer)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &o.Identity)
 	fs.StringVar(&o.Ledger, "ledger", "./castnet-data/ledger.db", "SQLite ledger file tickets are checked and redeemed against")
 	fs.Int64Var(&o.ChainID, "chain-id", 0, "EIP-712 chainId for receipts (default: none)")
@@ -71,6 +73,9 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	}
 	if _, _, err := net.SplitHostPort(o.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("-http %q: %w", o.HTTPAddr, err))
+	}
+	if err := CheckDebugAddr(o.DebugAddr); err != nil {
+		errs = append(errs, err)
 	}
 	switch o.Transcode {
 	case "local":

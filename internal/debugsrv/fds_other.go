@@ -1,0 +1,5 @@
+//go:build !linux
+
+package debugsrv
+
+func openFDs() int { return -1 }
