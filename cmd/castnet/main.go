@@ -27,6 +27,7 @@ Usage:
   castnet keys new|show|import             Ethereum keys for -eth-key
   castnet ledger fund|balance|history      the embedded ledger: deposits, publisher balances, tickets
   castnet verify STREAM_DIR|URL            check a stream's segments and its signed custody chain
+  castnet bench [-short] [PART ...]        benchmarks, each beside a bare baseline (make bench)
   castnet version                          print the version
 
 Run "castnet COMMAND -h" for a command's flags.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runLedger(ctx, args[1:], stdout, stderr)
 	case "verify":
 		err = runVerify(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "castnet", version)
 	case "help", "-h", "-help", "--help":

@@ -66,6 +66,9 @@ type Custody struct {
 	Profiles []transcode.Profile
 	Proof    string
 	Why      string
+	// SourceFile is where playback stored Source as is (-source-only),
+	// or "".
+	SourceFile string
 }
 
 // Broadcaster is the registry of streams and the Starter WHIP sessions use.

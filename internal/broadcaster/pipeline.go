@@ -163,8 +163,12 @@ func (st *Stream) publish(p *pending) error {
 		if p.failed != nil {
 			why = p.failed.Error()
 		}
-		if err := c(Custody{Dir: h.Dir(), Stream: st.pub.Stream, Seq: p.seg.Seq, Source: p.seg.Bytes(),
-			Names: p.order, Profiles: p.asked, Proof: p.proof, Why: why}); err != nil {
+		cu := Custody{Dir: h.Dir(), Stream: st.pub.Stream, Seq: p.seg.Seq, Source: p.seg.Bytes(),
+			Names: p.order, Profiles: p.asked, Proof: p.proof, Why: why}
+		if st.b.cfg.SourceOnly {
+			cu.SourceFile = h.SegmentPath(transcode.SourceName, p.seg.Seq)
+		}
+		if err := c(cu); err != nil {
 			st.log.Error("custody log", "seq", p.seg.Seq, "err", err)
 		}
 	}

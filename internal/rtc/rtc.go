@@ -30,6 +30,9 @@ type Config struct {
 	// ICEServers are STUN/TURN servers, used by the node and advertised to
 	// clients in WHIP responses.
 	ICEServers []ICEServer
+	// ReadBuffer is the kernel receive buffer of the UDP socket, in bytes
+	// (0: DefaultReadBuffer; negative: the kernel's default).
+	ReadBuffer int
 	// Logger receives pion's warnings and errors.
 	Logger *slog.Logger
 }
@@ -95,6 +98,10 @@ func New(cfg Config) (*RTC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webrtc udp %s: %w", cfg.UDPAddr, err)
 	}
+	if cfg.ReadBuffer == 0 {
+		cfg.ReadBuffer = DefaultReadBuffer
+	}
+	setReadBuffer(conn, cfg.ReadBuffer, cfg.Logger)
 	r := &RTC{conn: conn, servers: cfg.ICEServers}
 	lf := slogLoggerFactory{log: cfg.Logger.With("component", "pion")}
 	r.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)

@@ -1,6 +1,9 @@
 package rtc
 
 import (
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -115,5 +118,36 @@ func TestOneUDPPortAndNATAddress(t *testing.T) {
 		if !strings.Contains(c, " 203.0.113.7 "+port+" ") {
 			t.Errorf("candidate %q: want the NAT address 203.0.113.7 on the muxed port %s", c, port)
 		}
+	}
+}
+
+func TestSharedUDPSocketGetsALargeReceiveBuffer(t *testing.T) {
+	r, err := New(Config{UDPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	raw, err := r.conn.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	if err := raw.Control(func(fd uintptr) { got = granted(fd) }); err != nil {
+		t.Fatal(err)
+	}
+	// As root SO_RCVBUFFORCE lifts the cap; otherwise the kernel grants
+	// up to net.core.rmem_max.
+	want := 1 << 20
+	if os.Geteuid() != 0 {
+		b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+		if err != nil {
+			t.Skip("no /proc/sys/net/core/rmem_max")
+		}
+		if max, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && max/2 < want {
+			want = max / 2
+		}
+	}
+	if got < want {
+		t.Fatalf("receive buffer %d bytes, want ≥ %d", got, want)
 	}
 }

@@ -107,6 +107,10 @@ type Published struct {
 	Proof    string
 	// Why is the reason a segment is unsigned.
 	Why string
+	// SourceFile, when set, is a file that already holds exactly Source
+	// (a -source-only segment, stored as cut): the log hard-links it
+	// instead of writing a second copy.
+	SourceFile string
 }
 
 // Record appends a published segment to its stream's custody log,
@@ -124,7 +128,7 @@ func (b *Broadcaster) Record(p Published) error {
 		}
 	}
 	src := SourceDir + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"
-	if err := writeAtomic(filepath.Join(p.Dir, filepath.FromSlash(src)), p.Source); err != nil {
+	if err := keepSource(filepath.Join(p.Dir, filepath.FromSlash(src)), p.Source, p.SourceFile); err != nil {
 		return err
 	}
 	e := Entry{Kind: KindSegment, Seq: p.Seq, Source: src, Unsigned: p.Why}
@@ -162,6 +166,25 @@ func (b *Broadcaster) Record(p Published) error {
 		return err
 	}
 	return f.Close()
+}
+
+// keepSource stores the signed source bytes at path: a hard link to
+// linkFrom when it names a file with those very bytes on the same file
+// system (one directory entry instead of a file's worth of writes), a
+// copy otherwise.
+func keepSource(path string, data []byte, linkFrom string) error {
+	if linkFrom != "" {
+		if st, err := os.Stat(linkFrom); err == nil && st.Size() == int64(len(data)) {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+			_ = os.Remove(path) // a leftover of a crash
+			if err := os.Link(linkFrom, path); err == nil {
+				return nil
+			}
+		}
+	}
+	return writeAtomic(path, data)
 }
 
 // writeAtomic writes data to path through a temporary file and a rename.

@@ -47,12 +47,13 @@ var (
 	debugURL = regexp.MustCompile(`pprof=(http://127\.0\.0\.1:\d+)/debug/pprof/`)
 )
 
-// Start runs `exe role args...` with -http, -debug-addr (and for dev and
-// broadcaster -webrtc-udp) on free loopback ports, and waits up to 30 s
-// for the node to say it is up.
+// Start runs `exe role args...` with -http, -debug-addr (and for dev,
+// broadcaster and the bench receiver -webrtc-udp) on free loopback ports,
+// and waits up to 30 s for the node to say it is up. role may be a
+// command and subcommand ("bench receiver").
 func Start(ctx context.Context, exe, role string, args ...string) (*Node, error) {
-	all := []string{role, "-http", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0"}
-	if role == "dev" || role == "broadcaster" {
+	all := append(strings.Fields(role), "-http", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0")
+	if role == "dev" || role == "broadcaster" || role == "bench receiver" {
 		all = append(all, "-webrtc-udp", "127.0.0.1:0")
 	}
 	// Later flags win, so a caller may override any of these.

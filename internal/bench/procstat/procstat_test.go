@@ -89,3 +89,21 @@ func FuzzParseMachine(f *testing.F) {
 		}
 	})
 }
+
+func TestParseUDPReadsDropsByName(t *testing.T) {
+	in := "Ip: 1 2\nIp: 3 4\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\nUdp: 2337313 221 26902 2364443 26902\nUdpLite: InDatagrams\nUdpLite: 0\n"
+	u, err := ParseUDP([]byte(in))
+	if err != nil || u.InDatagrams != 2337313 || u.RcvbufErrors != 26902 {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+	for _, bad := range []string{"", "Udp: InDatagrams RcvbufErrors\nUdp: 1\n", "Udp: RcvbufErrors\nUdp: x\n"} {
+		if _, err := ParseUDP([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func FuzzParseUDP(f *testing.F) {
+	f.Add([]byte("Udp: InDatagrams RcvbufErrors\nUdp: 5 1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) { _, _ = ParseUDP(b) })
+}

@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,10 @@ type Stream struct {
 	stats          map[string]*renditionStats
 	substitutions  uint64
 	targetRaises   uint64
+	// multivariant is the multivariant playlist last written: it changes
+	// only with the variants or their measured bitrates, so most segments
+	// need not rewrite it.
+	multivariant []byte
 }
 
 // Stats is a snapshot of a session's counters.
@@ -132,6 +137,12 @@ func (st *Stream) Stats() Stats {
 
 // Dir is the session's directory: {Dir}/{stream} while it is current.
 func (st *Stream) Dir() string { return st.dir }
+
+// SegmentPath is the file that holds segment seq of a rendition once
+// AddSegment has stored it.
+func (st *Stream) SegmentPath(rendition string, seq uint64) string {
+	return filepath.Join(st.dir, rendition, segmentFile(seq))
+}
 
 // AddSegment stores segment seq of every rendition in parts (rendition name
 // → MPEG-TS bytes) and then rewrites the playlists. parts must hold the
@@ -388,5 +399,13 @@ func (st *Stream) writePlaylists(vod bool) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("hls: %s playlists: %w", st.name, err)
 	}
-	return writeFileAtomic(filepath.Join(st.dir, playlistFile), renderMultivariant(st.streamInfs(), st.source()))
+	mv := renderMultivariant(st.streamInfs(), st.source())
+	if bytes.Equal(mv, st.multivariant) {
+		return nil
+	}
+	if err := writeFileAtomic(filepath.Join(st.dir, playlistFile), mv); err != nil {
+		return err
+	}
+	st.multivariant = mv
+	return nil
 }

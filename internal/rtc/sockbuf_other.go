@@ -1,0 +1,5 @@
+//go:build !linux
+
+package rtc
+
+func forceReadBuffer(uintptr, int) error { return nil }
