@@ -40,6 +40,7 @@ type Receiver struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	sessions map[string]*webrtc.PeerConnection
+	closed   bool
 	stats    struct{ packets, bytes, lost atomic.Uint64 }
 	wg       sync.WaitGroup
 }
@@ -160,7 +161,13 @@ func negotiate(pc *webrtc.PeerConnection, offer string) (string, error) {
 
 // read discards a track's RTP, counting packets and sequence gaps.
 func (r *Receiver) read(t *webrtc.TrackRemote) {
-	r.wg.Add(1)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.wg.Add(1) // under mu, so never after Close began waiting
+	r.mu.Unlock()
 	defer r.wg.Done()
 	var last uint16
 	first := true
@@ -205,7 +212,7 @@ func (r *Receiver) Stats() ReceiverStats {
 func (r *Receiver) Close() error {
 	r.mu.Lock()
 	pcs := r.sessions
-	r.sessions = map[string]*webrtc.PeerConnection{}
+	r.sessions, r.closed = map[string]*webrtc.PeerConnection{}, true
 	r.mu.Unlock()
 	for _, pc := range pcs {
 		_ = pc.Close()
