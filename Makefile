@@ -37,5 +37,12 @@ test: deps-test build vet
 fuzz:
 	scripts/fuzz.sh 60
 
+# The benchmark suite (about 15 minutes): every figure beside a bare
+# baseline measured in the same run. Tables on stdout, figures and pprof
+# profiles in bench-results/. PARTS=ingest (or transcode, latency, soak)
+# runs one part; BENCHFLAGS=-short is the smoke run CI makes.
+bench: deps build
+	./$(BIN) bench -out bench-results $(BENCHFLAGS) $(PARTS)
+
 clean:
 	rm -rf bin node_modules $(HLSJS)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,16 +36,35 @@ nothing.
 Flags:
 `
 
+// benchOptions are the flags that reshape parts.
+type benchOptions struct {
+	levels string // ingest: publisher counts, comma-separated
+}
+
 // benchParts is the suite, in the order a full run takes.
-func benchParts() []bench.Part {
-	return []bench.Part{ingest.New(), transcodecost.New()}
+func benchParts(o benchOptions) ([]bench.Part, error) {
+	in := ingest.New()
+	if o.levels != "" {
+		cfg := ingest.DefaultConfig()
+		cfg.Levels = nil
+		for _, f := range strings.Split(o.levels, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 || (len(cfg.Levels) > 0 && n <= cfg.Levels[len(cfg.Levels)-1]) {
+				return nil, fmt.Errorf("-levels %q: want rising publisher counts such as 100,200,400", o.levels)
+			}
+			cfg.Levels = append(cfg.Levels, n)
+		}
+		in = ingest.NewWith(cfg)
+	}
+	return []bench.Part{in, transcodecost.New()}, nil
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "receiver" {
 		return ingest.RunReceiver(ctx, args[1:], stderr)
 	}
-	parts := benchParts()
+	var opts benchOptions
+	parts, _ := benchParts(opts)
 	var names []string
 	for _, p := range parts {
 		names = append(names, p.Name())
@@ -57,7 +78,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	short := fs.Bool("short", false, "smoke run: every part briefly, figures not meaningful")
 	out := fs.String("out", "bench-results", "directory for bench.json and profiles")
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generators and clients) to FILE")
+	fs.StringVar(&opts.levels, "levels", "", "ingest: publisher counts to ramp through (default 50,100,200,300,400,500,600,800)")
 	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	parts, err := benchParts(opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "castnet bench:", err)
 		return errUsage
 	}
 	chosen, err := pickParts(parts, fs.Args())
@@ -72,6 +100,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	env := bench.Env{Exe: exe, Out: *out, Short: *short, FFmpeg: *ffmpeg, Progress: stderr,
 		Log: newLogger(stderr, 0)}
