@@ -16,6 +16,7 @@ import (
 
 	"github.com/castnet/castnet/internal/bench"
 	"github.com/castnet/castnet/internal/bench/ingest"
+	"github.com/castnet/castnet/internal/bench/soak"
 	"github.com/castnet/castnet/internal/bench/transcodecost"
 )
 
@@ -38,7 +39,8 @@ Flags:
 
 // benchOptions are the flags that reshape parts.
 type benchOptions struct {
-	levels string // ingest: publisher counts, comma-separated
+	levels string        // ingest: publisher counts, comma-separated
+	soak   time.Duration // soak: how long publishers come and go
 }
 
 // benchParts is the suite, in the order a full run takes.
@@ -56,7 +58,10 @@ func benchParts(o benchOptions) ([]bench.Part, error) {
 		}
 		in = ingest.NewWith(cfg)
 	}
-	return []bench.Part{in, transcodecost.New()}, nil
+	if o.soak < 0 {
+		return nil, fmt.Errorf("-soak %s: want a positive duration", o.soak)
+	}
+	return []bench.Part{in, transcodecost.New(), soak.NewWith(soak.Config{Duration: o.soak})}, nil
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,6 +84,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "bench-results", "directory for bench.json and profiles")
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generators and clients) to FILE")
+	fs.DurationVar(&opts.soak, "soak", 0, "soak: how long publishers come and go (default 10m)")
 	fs.StringVar(&opts.levels, "levels", "", "ingest: publisher counts to ramp through (default 50,100,200,300,400,500,600,800)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

@@ -32,7 +32,11 @@ type StreamInfo struct {
 	// Turnaround is the time from a segment's last byte arriving to every
 	// rendition of it published, over recent segments.
 	Turnaround *Turnaround `json:"turnaround,omitempty"`
-	Playback   Playback    `json:"playback"`
+	// Turnarounds lists the same recent segments' turnarounds in
+	// milliseconds, oldest first, for benchmarks that pool streams; only
+	// GET /api/streams/{stream}?turnarounds=1 fills it.
+	Turnarounds []float64 `json:"turnarounds_ms,omitempty"`
+	Playback    Playback  `json:"playback"`
 }
 
 // TrackInfo describes one received track.
@@ -87,6 +91,7 @@ func (st *Stream) Info() StreamInfo {
 		in.Renditions = append(in.Renditions, RenditionInfo{Name: v.Name, Width: v.Width, Height: v.Height,
 			Bandwidth: v.Bandwidth, Codecs: v.Codecs})
 	}
+	in.Transport = st.transport
 	if st.pub.Stats != nil {
 		in.Transport = st.pub.Stats()
 	}
@@ -104,13 +109,30 @@ func (b *Broadcaster) Handler() http.Handler {
 		return writeJSON(w, b.Streams())
 	}))
 	mux.Handle("GET /api/streams/{stream}", httpx.Handle(b.log, func(w http.ResponseWriter, r *http.Request) error {
-		in, err := b.Stream(r.PathValue("stream"))
+		in, err := b.streamInfo(r.PathValue("stream"), r.URL.Query().Get("turnarounds") == "1")
 		if err != nil {
 			return err
 		}
 		return writeJSON(w, in)
 	}))
 	return mux
+}
+
+// streamInfo is Stream, with the recent turnarounds when asked for.
+func (b *Broadcaster) streamInfo(name string, turnarounds bool) (StreamInfo, error) {
+	b.mu.Lock()
+	st := b.streams[name]
+	b.mu.Unlock()
+	if st == nil {
+		return StreamInfo{}, ErrNoStream
+	}
+	in := st.Info()
+	if turnarounds {
+		st.mu.Lock()
+		in.Turnarounds = st.stats.turnaround.recentMS()
+		st.mu.Unlock()
+	}
+	return in, nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"go.uber.org/goleak"
 
@@ -291,4 +293,45 @@ func TestNoTranscoderNeedsSourceOnly(t *testing.T) {
 	if _, err := New(Config{Store: store}); err == nil {
 		t.Fatal("a broadcaster with neither a transcoder nor SourceOnly was built")
 	}
+}
+
+// An ended stream stays listed in the API; its record must not keep the
+// WHIP session alive through the Publish closures (the soak bench found
+// a PeerConnection's buffers, ~200 KiB, held per stream name).
+func TestEndedStreamLetsGoOfItsSession(t *testing.T) {
+	h := newPipelineConfig(t, nil, func(c *Config) { c.SourceOnly = true })
+	pub, held := sessionHoldingMemory("gone")
+	units := mpegtstest.EncodeH264(t, mpegtstest.H264{Seconds: 2, FPS: 30})
+	sink, err := h.b.StartStream(context.Background(), pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, au := range units {
+		sink.WriteAccessUnit(au)
+	}
+	sink.Close(nil)
+	var in StreamInfo
+	for deadline := time.Now().Add(20 * time.Second); in.State != StateEnded; time.Sleep(20 * time.Millisecond) {
+		if in, err = h.b.Stream("gone"); err != nil || time.Now().After(deadline) {
+			t.Fatalf("stream never ended: %v %+v", err, in)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	if held.Value() != nil {
+		t.Error("the ended stream still holds its session")
+	}
+	if in.Transport.PacketsVideo != 64<<10 {
+		t.Errorf("ended stream's transport counters %+v, want the session's last", in.Transport)
+	}
+}
+
+// sessionHoldingMemory is a Publish whose closures hold 64 KiB, as a WHIP
+// session's hold its PeerConnection, and a weak pointer to watch it.
+func sessionHoldingMemory(name string) (whip.Publish, weak.Pointer[[64 << 10]byte]) {
+	buf := new([64 << 10]byte)
+	return whip.Publish{Stream: name, Session: "s1", Video: media.CodecH264,
+		RequestKeyframe: func() { buf[0]++ },
+		Stats:           func() whip.SessionStats { return whip.SessionStats{PacketsVideo: uint64(len(buf))} },
+	}, weak.Make(buf)
 }

@@ -138,6 +138,7 @@ func (st *Stream) publishLoop() {
 	h := st.hls
 	st.state = StateEnded
 	st.endedAt = time.Now()
+	st.letGoOfSession()
 	st.mu.Unlock()
 	if h != nil {
 		if err := h.End(); err != nil {

@@ -48,6 +48,10 @@ type Stream struct {
 	lastError string
 	hls       *hls.Stream
 	variants  []hls.Variant
+	// transport is the session's last counters, kept when the stream ends
+	// so that its record need not hold the session (and its
+	// PeerConnection) for as long as the name is listed.
+	transport whip.SessionStats
 }
 
 type counters struct {
@@ -72,7 +76,7 @@ func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {
 	st.stats.startedAt, st.stats.rateSince = now, now
 	seg, err := segment.New(segment.Config{
 		Target: b.cfg.Segment, Video: p.Video, Audio: p.Audio,
-		RequestKeyframe: p.RequestKeyframe, OnSegment: st.onSegment, Logger: st.log,
+		RequestKeyframe: st.requestKeyframe, OnSegment: st.onSegment, Logger: st.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("segmenter: %w", err)
@@ -82,6 +86,27 @@ func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {
 	st.pubWG.Add(1)
 	go st.publishLoop()
 	return st, nil
+}
+
+// requestKeyframe asks the publisher for an IDR while the session lasts.
+func (st *Stream) requestKeyframe() {
+	st.mu.Lock()
+	ask := st.pub.RequestKeyframe
+	st.mu.Unlock()
+	if ask != nil {
+		ask()
+	}
+}
+
+// letGoOfSession keeps the session's last transport counters and drops
+// every reference to it: an ended stream's record lives on in the API, and
+// through these closures it would keep the PeerConnection's buffers (about
+// 200 KiB) alive for every stream name ever published. Called under st.mu.
+func (st *Stream) letGoOfSession() {
+	if st.pub.Stats != nil {
+		st.transport = st.pub.Stats()
+	}
+	st.pub.Stats, st.pub.RequestKeyframe = nil, nil
 }
 
 // WriteAccessUnit feeds one unit to the segmenter, noting the source's

@@ -203,5 +203,9 @@ func (s *Segmenter) Close() error {
 	if s.open != nil {
 		s.finishOpen(s.unitsEnd())
 	}
+	// The sink keeps the last segment only to size the next one; a closed
+	// Segmenter makes no more, and whoever holds it (an ended stream's
+	// record) should not hold that segment's bytes too.
+	s.sink.seg = nil
 	return nil
 }
