@@ -48,6 +48,15 @@ func (t *turnarounds) summary() *Turnaround {
 		P99: quantileMS(s, 0.99), Max: ms(s[len(s)-1])}
 }
 
+// recentMS returns the window's turnarounds in milliseconds, oldest first.
+func (t *turnarounds) recentMS() []float64 {
+	out := make([]float64, len(t.ring))
+	for i := range t.ring {
+		out[i] = ms(t.ring[(t.next+i)%len(t.ring)])
+	}
+	return out
+}
+
 // quantileMS is the nearest-rank quantile q of sorted s.
 func quantileMS(s []time.Duration, q float64) float64 {
 	i := int(q*float64(len(s))+0.999999) - 1
