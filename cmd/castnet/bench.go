@@ -86,7 +86,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "ffmpeg binary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generators and clients) to FILE")
 	fs.DurationVar(&opts.soak, "soak", 0, "soak: how long publishers come and go (default 10m)")
-	fs.StringVar(&opts.levels, "levels", "", "ingest: publisher counts to ramp through (default 50,100,200,300,400,500,600,800)")
+	fs.StringVar(&opts.levels, "levels", "", "ingest: publisher counts to ramp through (default 100,300,500,600,700)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

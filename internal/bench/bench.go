@@ -169,6 +169,18 @@ func JSON(results []*Result) ([]byte, error) {
 	}{results}, "", "  ")
 }
 
+// Sleep waits d, or until ctx ends (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Quantile is the q-quantile (0..1) of xs by linear interpolation between
 // closest ranks; NaN for none.
 func Quantile(xs []float64, q float64) float64 {

@@ -55,3 +55,21 @@ func TestResultPrintsGoalsTablesAndMissesLoudly(t *testing.T) {
 		t.Fatalf("json round trip: %v %+v", err, back)
 	}
 }
+
+func TestParseTopReadsPprofRows(t *testing.T) {
+	out := `File: castnet
+Showing nodes accounting for 4.84s, 100% of 4.84s total
+      flat  flat%   sum%        cum   cum%
+     0.44s  9.09%  9.09%      0.44s  9.09%  internal/runtime/syscall/linux.Syscall6
+         0     0%  9.09%      0.56s 11.57%  github.com/castnet/castnet/internal/broadcaster.(*Stream).publishLoop
+`
+	got := ParseTop(out, 5)
+	want := []string{"internal/runtime/syscall/linux.Syscall6 9.09% flat, 9.09% cum",
+		"github.com/castnet/castnet/internal/broadcaster.(*Stream).publishLoop 0% flat, 11.57% cum"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q", got)
+	}
+	if len(ParseTop(out, 1)) != 1 || len(ParseTop("nothing", 3)) != 0 {
+		t.Error("row limit or empty input")
+	}
+}

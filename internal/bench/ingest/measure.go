@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/castnet/castnet/internal/bench"
@@ -49,7 +50,7 @@ func measure(ctx context.Context, t *target, s *publish.Swarm, cfg Config, n int
 	if err != nil {
 		return Level{}, err
 	}
-	if err := sleep(ctx, cfg.Window); err != nil {
+	if err := bench.Sleep(ctx, cfg.Window); err != nil {
 		return Level{}, err
 	}
 	b, err := read(ctx, t, s)
@@ -139,6 +140,17 @@ func summarize(r *bench.Result, cfg Config, d *Data) {
 	r.Goals = append(r.Goals, bench.Goal{Name: "castnet CPU ÷ bare pion receiver CPU",
 		Target: fmt.Sprintf("≤ %.1f× at %d", cfg.GoalRatio, cfg.Goal), Measured: measured,
 		Met: ok && at == cfg.Goal && ratio <= cfg.GoalRatio})
+	var ratios []float64
+	for n, x := range ratioAt {
+		if n <= at {
+			ratios = append(ratios, x)
+		}
+	}
+	if len(ratios) > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("Each level is one %s window, so one ratio is noisy on a shared machine: "+
+			"the median over the %d levels castnet held is %.2f× (from %.2f to %.2f).", cfg.Window, len(ratios),
+			bench.Median(ratios), slices.Min(ratios), slices.Max(ratios)))
+	}
 }
 
 func orNaN(ok bool, v float64) float64 {

@@ -51,7 +51,7 @@ func planFor(short bool) plan {
 	if short {
 		return plan{goLives: 1, single: 6 * time.Second, loaded: 4 * time.Second, loadStreams: 2, bareRuns: 3}
 	}
-	return plan{goLives: 5, single: 70 * time.Second, loaded: 30 * time.Second, loadStreams: 2, bareRuns: 5}
+	return plan{goLives: 5, single: 50 * time.Second, loaded: 24 * time.Second, loadStreams: 2, bareRuns: 5}
 }
 
 type part struct{}

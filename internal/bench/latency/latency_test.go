@@ -3,58 +3,24 @@ package latency
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/castnet/castnet/internal/bench"
+	"github.com/castnet/castnet/internal/bench/benchtest"
 )
 
 // castnetBin is the castnet binary TestMain builds for the part to run.
 var castnetBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "latency-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	castnetBin = filepath.Join(dir, "castnet")
-	build := exec.Command("go", "build", "-o", castnetBin, "github.com/castnet/castnet/cmd/castnet")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building castnet: %v\n%s", err, out)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		_ = os.RemoveAll(dir)
-		os.Exit(code)
-	}))
-}
-
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
+func TestMain(m *testing.M) { benchtest.Main(m, &castnetBin) }
 
 // TestShortRunMeasuresEveryFigure runs the smoke run against a real
 // `castnet dev` and checks that every figure was measured and is
 // plausible: not that it meets its goal, which a loaded machine may miss.
 func TestShortRunMeasuresEveryFigure(t *testing.T) {
-	needFFmpeg(t)
+	benchtest.NeedFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var progress bytes.Buffer

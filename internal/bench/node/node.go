@@ -142,23 +142,16 @@ func (n *Node) Profile(ctx context.Context, kind string, d time.Duration, path s
 	if kind == "cpu" {
 		u = fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", n.Debug, int(d.Seconds()))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := get(ctx, u)
 	if err != nil {
-		return err
+		return fmt.Errorf("profile %s: %w", kind, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile %s: %s", kind, resp.Status)
-	}
+	defer body.Close()
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, resp.Body)
+	_, err = io.Copy(f, body)
 	return errors.Join(err, f.Close())
 }
 
@@ -180,20 +173,31 @@ func (n *Node) Stop() {
 
 // GetJSON GETs u and decodes its JSON body into v.
 func GetJSON(ctx context.Context, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := get(ctx, u)
 	if err != nil {
 		return err
+	}
+	defer body.Close()
+	return json.NewDecoder(body).Decode(v)
+}
+
+// get GETs u and returns the body of a 200; any other status is an error
+// that quotes the start of the body.
+func get(ctx context.Context, u string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s %s", u, resp.Status, strings.TrimSpace(string(b)))
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s %s", u, resp.Status, strings.TrimSpace(string(b)))
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return resp.Body, nil
 }
 
 // tail keeps the last lines written.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/castnet/castnet/internal/bench"
 	"github.com/castnet/castnet/internal/bench/node"
 )
 
@@ -82,21 +83,9 @@ func waitLive(ctx context.Context, n *node.Node, minSegments uint64, limit time.
 			}
 			return live, err
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := bench.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return live, err
 		}
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castnet/castnet/internal/bench"
 	"github.com/castnet/castnet/internal/bench/node"
 )
 
@@ -53,7 +54,7 @@ func (r *run) perStream(ctx context.Context, n *node.Node, fc fleetConfig) error
 	for _, c := range counts {
 		for ; held < c; held++ {
 			f.start(hold, Spawn{Name: fmt.Sprintf("mem-%03d", held), End: EndClean})
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			if err := bench.Sleep(ctx, 100*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -61,7 +62,7 @@ func (r *run) perStream(ctx context.Context, n *node.Node, fc fleetConfig) error
 		if live, err := waitLive(ctx, n, 1, 30*time.Second, func(l int) bool { return l >= c }); err != nil {
 			r.note("memory per stream: only %d of %d streams live: %v", live, c, err)
 		}
-		if err := sleep(ctx, r.cfg.Steady); err != nil {
+		if err := bench.Sleep(ctx, r.cfg.Steady); err != nil {
 			return err
 		}
 		lv, err := readLevel(ctx, n)
@@ -80,7 +81,7 @@ func (r *run) perStream(ctx context.Context, n *node.Node, fc fleetConfig) error
 	if _, err := waitLive(ctx, n, 0, r.cfg.Drain, func(l int) bool { return l == 0 }); err != nil {
 		r.note("memory per stream: streams still live after the publishers stopped: %v", err)
 	}
-	return sleep(ctx, r.cfg.Settle)
+	return bench.Sleep(ctx, r.cfg.Settle)
 }
 
 // explainHeap profiles the heap with the streams held and says what they

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castnet/castnet/internal/bench"
 	"github.com/castnet/castnet/internal/bench/node"
 )
 
@@ -41,7 +42,7 @@ func (r *run) soak(ctx context.Context, n *node.Node, fc fleetConfig) error {
 	go func() {
 		defer wg.Done()
 		for _, s := range sched {
-			if sleep(sctx, time.Until(t0.Add(s.At))) != nil {
+			if bench.Sleep(sctx, time.Until(t0.Add(s.At))) != nil {
 				return
 			}
 			f.start(sctx, s)
@@ -73,7 +74,7 @@ func (r *run) finish(ctx context.Context, n *node.Node, f *fleet, t0 time.Time) 
 	if !idle() {
 		r.note("the node still listed live streams %s after the publishers stopped", r.cfg.Drain)
 	}
-	if err := sleep(ctx, r.cfg.Settle); err != nil {
+	if err := bench.Sleep(ctx, r.cfg.Settle); err != nil {
 		return err
 	}
 	end, err := r.sample(ctx, n, f, t0, "end")
@@ -101,7 +102,7 @@ func (r *run) sampleUntil(ctx context.Context, n *node.Node, f *fleet, t0, deadl
 		if done != nil {
 			wait = min(wait, time.Second)
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := bench.Sleep(ctx, wait); err != nil {
 			return err
 		}
 		if time.Now().Before(next) {

@@ -39,7 +39,7 @@ type Config struct {
 	// Counts are the stream counts memory per stream is measured at
 	// (default 20 and 50).
 	Counts []int `json:"counts"`
-	// Steady is how long streams run before memory is read (default 10 s).
+	// Steady is how long streams run before memory is read (default 5 s).
 	Steady time.Duration `json:"steady_ns"`
 	// Every is the soak's sampling period (default 10 s).
 	Every time.Duration `json:"every_ns"`
@@ -60,7 +60,7 @@ const (
 func (c Config) resolve(short bool) Config {
 	def := Config{Duration: DefaultDuration, Publishers: DefaultPublishers, MinLife: 5 * time.Second,
 		MaxLife: 60 * time.Second, Dropped: 0.3, Killed: 0.2, Seed: 1, Counts: []int{20, 50},
-		Steady: 10 * time.Second, Every: 10 * time.Second, Drain: 60 * time.Second, Settle: 10 * time.Second}
+		Steady: 5 * time.Second, Every: 10 * time.Second, Drain: 60 * time.Second, Settle: 10 * time.Second}
 	if short {
 		def = Config{Duration: 12 * time.Second, Publishers: 3, MinLife: 2 * time.Second,
 			MaxLife: 5 * time.Second, Dropped: 0.3, Killed: 0.2, Seed: c.Seed, Counts: []int{3},

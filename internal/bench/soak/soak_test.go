@@ -2,56 +2,23 @@ package soak_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/castnet/castnet/internal/bench"
+	"github.com/castnet/castnet/internal/bench/benchtest"
 	"github.com/castnet/castnet/internal/bench/soak"
 )
 
 // castnet is the binary TestMain builds for the part to run nodes from.
-var castnet struct {
-	path string
-	err  error
-}
+var castnet string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "castnet-soak-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	castnet.path = filepath.Join(dir, "castnet")
-	if out, err := exec.Command("go", "build", "-o", castnet.path, "github.com/castnet/castnet/cmd/castnet").CombinedOutput(); err != nil {
-		castnet.err = fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { benchtest.Main(m, &castnet) }
 
 func TestShortRunMeasuresMemoryAndSoaks(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("ffmpeg not on PATH")
-		}
-		t.Fatal("CI needs ffmpeg for the soak part:", err)
-	}
-	if castnet.err != nil {
-		t.Fatal(castnet.err)
-	}
+	benchtest.NeedFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	out := t.TempDir()
@@ -59,7 +26,7 @@ func TestShortRunMeasuresMemoryAndSoaks(t *testing.T) {
 	if part.Name() != "soak" {
 		t.Errorf("name %q", part.Name())
 	}
-	r, err := part.Run(ctx, bench.Env{Exe: castnet.path, Out: out, Short: true, FFmpeg: "ffmpeg", Progress: testWriter{t}})
+	r, err := part.Run(ctx, bench.Env{Exe: castnet, Out: out, Short: true, FFmpeg: "ffmpeg", Progress: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}

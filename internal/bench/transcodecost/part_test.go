@@ -3,74 +3,25 @@ package transcodecost
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/castnet/castnet/internal/bench"
+	"github.com/castnet/castnet/internal/bench/benchtest"
 )
 
 // castnetExe is the castnet binary TestMain builds for the tests that run
-// the part against real nodes; "" when the build failed (buildErr says why).
-var (
-	castnetExe string
-	buildErr   error
-)
+// the part against real nodes.
+var castnetExe string
 
-// TestMain builds castnet once, runs the tests, and fails the run if any
-// goroutine outlives them.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "castnet-transcodecost-test-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	exe := filepath.Join(dir, "castnet")
-	out, err := exec.Command("go", "build", "-o", exe, "github.com/castnet/castnet/cmd/castnet").CombinedOutput()
-	if err != nil {
-		buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-	} else {
-		castnetExe = exe
-	}
-	code := m.Run()
-	// node.Profile and node.Start use http.DefaultClient; its idle
-	// keep-alive connections are not a leak of this package.
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// needTools skips without ffmpeg, except under CI where it must be there,
-// and fails when castnet did not build.
-func needTools(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ffmpeg is required under CI: %v", err)
-		}
-		t.Skipf("ffmpeg not installed (apt-get install ffmpeg): %v", err)
-	}
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-}
+func TestMain(m *testing.M) { benchtest.Main(m, &castnetExe) }
 
 func TestShortRunMeasuresBothPaths(t *testing.T) {
-	needTools(t)
+	benchtest.NeedFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
@@ -117,7 +68,7 @@ func TestShortRunMeasuresBothPaths(t *testing.T) {
 // TestProfileSegmentsWritesProfilesAndNotes exercises the path a missed
 // goal takes, on one segment.
 func TestProfileSegmentsWritesProfilesAndNotes(t *testing.T) {
-	needTools(t)
+	benchtest.NeedFFmpeg(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir, out := t.TempDir(), t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/castnet/castnet/internal/bench"
 	"github.com/castnet/castnet/internal/bench/node"
 	"github.com/castnet/castnet/internal/bench/procstat"
 	"github.com/castnet/castnet/internal/netpool"
@@ -120,7 +121,7 @@ func (c *castnetPath) run(ctx context.Context, seq int, seg segment) (castnetRun
 	if err = errors.Join(err, serr); err != nil {
 		return castnetRun{}, fmt.Errorf("castnet, segment %d: %w\norchestrator log:\n%s", seq, err, c.node.Logs())
 	}
-	if err := sleep(ctx, settle); err != nil {
+	if err := bench.Sleep(ctx, settle); err != nil {
 		return castnetRun{}, err
 	}
 	o1, err := c.node.Stat()
@@ -146,7 +147,7 @@ func (c *castnetPath) waitFree(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("orchestrator slot not free after 10 s (last error: %v)", err)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := bench.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -171,17 +172,6 @@ func (c *castnetPath) free(ctx context.Context) (int, error) {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&in)
 	return in.Free, err
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // bareRun is what one segment cost through ffmpeg run by hand.

@@ -10,6 +10,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/castnet/castnet/internal/bench"
 )
 
 // Profile files written to Env.Out when the goal is missed.
@@ -93,33 +95,9 @@ func topNote(ctx context.Context, who, path string) string {
 	if err != nil {
 		return base + fmt.Sprintf(" (go tool pprof failed: %v)", err)
 	}
-	top := parseTop(string(out), 8)
+	top := bench.ParseTop(string(out), 8)
 	if len(top) == 0 {
 		return base + " (no samples)"
 	}
 	return base + "; top by flat CPU: " + strings.Join(top, ", ")
-}
-
-// parseTop reads `go tool pprof -top` text: after the header line that
-// starts with "flat", each line is "flat flat% sum% cum cum% function".
-// It returns up to n entries as "function flat%", leaving out functions
-// that only call others.
-func parseTop(s string, n int) []string {
-	var out []string
-	table := false
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		if !table {
-			table = len(f) > 0 && f[0] == "flat"
-			continue
-		}
-		if len(f) < 6 || !strings.HasSuffix(f[1], "%") || f[1] == "0%" {
-			continue // not a row, or a function with no time of its own
-		}
-		out = append(out, strings.Join(f[5:], " ")+" "+f[1])
-		if len(out) == n {
-			break
-		}
-	}
-	return out
 }

@@ -3,7 +3,6 @@ package transcodecost
 import (
 	"encoding/json"
 	"math"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,30 +103,6 @@ func TestGapNoteBlamesTheLargerShare(t *testing.T) {
 	ffHeavy := Summary{CastnetCPUPerMedia: 1.2, BareCPUPerMedia: 1, GoCPUPerMedia: 0.02, CPURatio: 1.2, FFmpegRatio: 1.18}
 	if n := gapNote(ffHeavy); !strings.Contains(n, "feeding ffmpeg") {
 		t.Errorf("ffmpeg-heavy gap: %s", n)
-	}
-}
-
-func TestParseTopReadsFunctionsAfterTheHeader(t *testing.T) {
-	out := `File: castnet
-Type: cpu
-Duration: 3s, Total samples = 120ms ( 4.00%)
-Showing nodes accounting for 120ms, 100% of 120ms total
-      flat  flat%   sum%        cum   cum%
-      50ms 41.67% 41.67%       50ms 41.67%  crypto/sha256.block
-      30ms 25.00% 66.67%       40ms 33.33%  runtime.memmove
-         0     0% 83.33%      120ms   100%  net/http.(*conn).serve
-      20ms 16.67% 100.0%       20ms 16.67%  github.com/castnet/castnet/internal/transcode/remote.(*Summer).Read
-`
-	got := parseTop(out, 2)
-	want := []string{"crypto/sha256.block 41.67%", "runtime.memmove 25.00%"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	if got := parseTop(out, 5); len(got) != 3 || !strings.Contains(got[2], "Summer") {
-		t.Errorf("a function without flat time kept, or the last row lost: %q", got)
-	}
-	if got := parseTop("no table here\n", 5); len(got) != 0 {
-		t.Errorf("from no table: %q", got)
 	}
 }
 

@@ -49,7 +49,7 @@ func planFor(short bool) plan {
 	if short {
 		return plan{segments: 2}
 	}
-	return plan{segments: 20, warmup: 1, profile: 3}
+	return plan{segments: 15, warmup: 1, profile: 3}
 }
 
 type part struct{}
