@@ -35,3 +35,36 @@ func TestClosedSegmenterReleasesItsLastSegment(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// Nor may it keep the units it was given: the parameter sets of the last
+// keyframe point into the depacketizer's frame buffer.
+func TestClosedSegmenterReleasesTheUnitsItWasGiven(t *testing.T) {
+	s, err := segment.New(videoOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held weak.Pointer[[64 << 10]byte]
+	for i, au := range videoStream(ms(3000), every(time.Second, ms(3000))...) {
+		if au.Keyframe {
+			frame := new([64 << 10]byte) // as a depacketizer's buffer, SPS and PPS inside it
+			copy(frame[:], au.NALUs[0])
+			copy(frame[100:], au.NALUs[1])
+			au.NALUs[0], au.NALUs[1] = frame[:len(au.NALUs[0])], frame[100:100+len(au.NALUs[1])]
+			if i > 0 {
+				held = weak.Make(frame)
+			}
+		}
+		if err := s.Write(au); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.GC()
+	if held.Value() != nil {
+		t.Error("the closed Segmenter still holds its last keyframe's buffer")
+	}
+	runtime.KeepAlive(s)
+}

@@ -207,5 +207,8 @@ func (s *Segmenter) Close() error {
 	// Segmenter makes no more, and whoever holds it (an ended stream's
 	// record) should not hold that segment's bytes too.
 	s.sink.seg = nil
+	// The muxer too: its buffers and the parameter sets it repeats before
+	// each IDR, which point into the publisher's last keyframe.
+	s.mux = nil
 	return nil
 }

@@ -49,6 +49,10 @@ func parsePlaylist(b []byte) (playlist, error) {
 		case strings.HasPrefix(line, "#"):
 		case next == nil:
 			return playlist{}, fmt.Errorf("%w: URI %.40q without EXTINF or EXT-X-STREAM-INF", ErrPlaylist, line)
+		case strings.IndexFunc(line, func(r rune) bool { return r < 0x21 || r == 0x7f }) >= 0:
+			// A URI has no spaces or control characters (RFC 3986 §2),
+			// and a lone CR is not a line break (RFC 8216 §4.1).
+			return playlist{}, fmt.Errorf("%w: URI %.40q holds a space or control character", ErrPlaylist, line)
 		default:
 			*next = append(*next, line)
 			next = nil
