@@ -21,6 +21,11 @@ var ErrFormat = errors.New("procstat: unexpected /proc format")
 // architecture Go supports.
 const clockTicks = 100
 
+// maxTicks bounds one /proc time field: a sixteenth of what a
+// time.Duration holds (about 18 years of CPU), so that the sums of up to
+// eight fields cannot overflow either. A larger count is not a reading.
+const maxTicks = int64(1<<63-1) / int64(time.Second/clockTicks) / 16
+
 // Proc is one reading of a process.
 type Proc struct {
 	User, System time.Duration // the process's own CPU
@@ -73,12 +78,12 @@ func ParseStat(b []byte) (Proc, error) {
 	var v [5]int64
 	for k, idx := range []int{11, 12, 13, 14, 17} {
 		n, err := strconv.ParseInt(f[idx], 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > maxTicks {
 			return Proc{}, fmt.Errorf("%w: stat field %d %q", ErrFormat, idx+3, f[idx])
 		}
 		v[k] = n
 	}
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+	tick := func(n int64) time.Duration { return time.Duration(n) * (time.Second / clockTicks) }
 	return Proc{User: tick(v[0]), System: tick(v[1]), ChildUser: tick(v[2]), ChildSystem: tick(v[3]),
 		Threads: int(v[4])}, nil
 }
@@ -140,10 +145,10 @@ func ParseMachine(b []byte) (Machine, error) {
 				break
 			}
 			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n < 0 {
+			if err != nil || n < 0 || n > maxTicks {
 				return Machine{}, fmt.Errorf("%w: cpu line %q", ErrFormat, line)
 			}
-			d := time.Duration(n) * time.Second / clockTicks
+			d := time.Duration(n) * (time.Second / clockTicks)
 			m.Total += d
 			if i != 3 && i != 4 { // idle, iowait
 				m.Busy += d
