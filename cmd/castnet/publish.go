@@ -44,6 +44,27 @@ func signPermit(ctx context.Context, whipURL, keyFile, pwFile string, ttl time.D
 	return tok, nil
 }
 
+// sizeFlags parses -sizes into cfg and refuses flags that contradict it.
+func sizeFlags(fs *flag.FlagSet, sizes string, cfg *publish.Config) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if sizes == "" {
+		if set["switch-every"] {
+			return errors.New("-switch-every needs -sizes")
+		}
+		return nil
+	}
+	if set["width"] || set["height"] {
+		return errors.New("give -sizes or -width and -height, not both")
+	}
+	list, err := publish.ParseSizes(sizes)
+	if err != nil {
+		return fmt.Errorf("-sizes: %w", err)
+	}
+	cfg.Sizes = list
+	return nil
+}
+
 func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg publish.Config
 	fs := flag.NewFlagSet("castnet publish", flag.ContinueOnError)
@@ -51,6 +72,8 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: castnet publish [flags] (-test-pattern | FILE) WHIP_URL")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nTo change resolution mid-stream as a browser does under congestion:\n"+
+			"  castnet publish -test-pattern -sizes 1280x720,640x360 -switch-every 4s WHIP_URL")
 	}
 	fs.StringVar(&cfg.Token, "token", "", "bearer token for the WHIP endpoint")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: end of file, or until Ctrl-C for -test-pattern)")
@@ -58,7 +81,9 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Width, "width", 1280, "test pattern width")
 	fs.IntVar(&cfg.Height, "height", 720, "test pattern height")
 	fs.IntVar(&cfg.FPS, "fps", 30, "test pattern frame rate")
-	fs.IntVar(&cfg.Bitrate, "bitrate", 2_500_000, "test pattern video bitrate, bits per second")
+	fs.IntVar(&cfg.Bitrate, "bitrate", 2_500_000, "test pattern video bitrate, bits per second (with -sizes: the largest size's)")
+	sizes := fs.String("sizes", "", "test pattern sizes to switch between, e.g. 1280x720,640x360,1280x720: each lasts -switch-every, then the sequence repeats; replaces -width and -height")
+	fs.DurationVar(&cfg.SwitchEvery, "switch-every", publish.DefaultSwitchEvery, "how long each of -sizes lasts (a multiple of 100ms at 30 fps)")
 	fs.StringVar(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary used to prepare the media")
 	ethKey := fs.String("eth-key", "", "sign a Publish permit with this key file (the node may require one, and bills the key's ledger balance)")
 	pwFile := fs.String("eth-password-file", "", "file holding the key file's password (default: $"+config.PasswordEnv+")")
@@ -70,6 +95,9 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		}
 		return errUsage
+	}
+	if err := sizeFlags(fs, *sizes, &cfg); err != nil {
+		return err
 	}
 	rest := fs.Args()
 	switch {

@@ -68,6 +68,9 @@ func Prepare(ctx context.Context, cfg Config) (*Media, error) {
 	if err == nil {
 		err = cfg.checkSource()
 	}
+	if err == nil {
+		err = cfg.checkSizes()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +97,7 @@ func (m *Media) prepare(ctx context.Context, cfg Config) error {
 	if err := runTool(ctx, cfg.FFmpeg, args, scan); err != nil {
 		return err
 	}
-	if err := m.load(info, cfg.FPS); err != nil {
+	if err := m.load(info, cfg.FPS, videoFileNames(cfg)); err != nil {
 		return err
 	}
 	if m.loop {
@@ -106,6 +109,10 @@ func (m *Media) prepare(ctx context.Context, cfg Config) error {
 // encodeArgs probes a file (the test pattern needs no probe) and builds the
 // ffmpeg command line.
 func (m *Media) encodeArgs(ctx context.Context, cfg Config) ([]string, probeInfo, error) {
+	if cfg.switching() {
+		info := probeInfo{hasVideo: true, hasAudio: true, duration: cfg.switchCycle()}
+		return switchingArgs(cfg, m.dir), info, nil
+	}
 	if cfg.TestPattern {
 		info := probeInfo{hasVideo: true, hasAudio: true, duration: testPatternClip}
 		return testPatternArgs(cfg, m.dir), info, nil
@@ -134,13 +141,14 @@ func prepProgress(cfg Config, total time.Duration) func(ffmpegProgress) {
 	}
 }
 
-// load reads the encoded files into memory.
-func (m *Media) load(info probeInfo, fps int) error {
-	if err := m.checkSize(info); err != nil {
+// load reads the encoded files into memory; the video files, in order,
+// become one track.
+func (m *Media) load(info probeInfo, fps int, videoFiles []string) error {
+	if err := m.checkSize(append([]string{audioFileName}, videoFiles...)); err != nil {
 		return err
 	}
 	if info.hasVideo {
-		v, err := readVideo(filepath.Join(m.dir, videoFileName), fps)
+		v, err := m.readVideos(videoFiles, fps)
 		if err != nil {
 			return err
 		}
@@ -159,9 +167,25 @@ func (m *Media) load(info probeInfo, fps int) error {
 	return nil
 }
 
-func (m *Media) checkSize(info probeInfo) error {
+// readVideos reads each file and splices them in order. Each starts at its
+// own IDR with its parameter sets, which is where a decoder can take a new
+// SPS.
+func (m *Media) readVideos(names []string, fps int) (*trackData, error) {
+	all := &trackData{rate: int64(fps)}
+	for _, name := range names {
+		v, err := readVideo(filepath.Join(m.dir, name), fps)
+		if err != nil {
+			return nil, err
+		}
+		all.frames = append(all.frames, v.frames...)
+		all.total += v.total
+	}
+	return all, nil
+}
+
+func (m *Media) checkSize(names []string) error {
 	var total int64
-	for _, name := range []string{videoFileName, audioFileName} {
+	for _, name := range names {
 		if st, err := os.Stat(filepath.Join(m.dir, name)); err == nil {
 			total += st.Size()
 		}

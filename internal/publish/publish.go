@@ -67,6 +67,16 @@ type Config struct {
 	// video of both.
 	Width, Height, FPS, Bitrate int
 
+	// Sizes, with two or more sizes, makes the test pattern change
+	// resolution mid-stream as a browser does under congestion: each size
+	// lasts SwitchEvery (default 4 s, a multiple of 1/gcd(FPS, 50) s), then
+	// the sequence repeats. Every switch is a new SPS, PPS and IDR on the
+	// same track, with continuous timestamps and uninterrupted audio.
+	// Bitrate is the largest size's, scaled down for the others by pixel
+	// count. A single size is the same as Width and Height.
+	Sizes       []Size
+	SwitchEvery time.Duration
+
 	// ConnectTimeout bounds ICE and DTLS after the answer (default 10 s).
 	ConnectTimeout time.Duration
 
@@ -103,7 +113,7 @@ func (c Config) checkSource() error {
 
 // withDefaults fills zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
-	if c.Width < 0 || c.Height < 0 || c.FPS < 0 || c.Bitrate < 0 || c.Duration < 0 || c.ConnectTimeout < 0 {
+	if c.Width < 0 || c.Height < 0 || c.FPS < 0 || c.Bitrate < 0 || c.Duration < 0 || c.ConnectTimeout < 0 || c.SwitchEvery < 0 {
 		return c, fmt.Errorf("%w: negative size, rate or duration", ErrConfig)
 	}
 	if c.ConnectTimeout == 0 {
@@ -113,6 +123,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.Height = orDefault(c.Height, DefaultHeight)
 	c.FPS = orDefault(c.FPS, DefaultFPS)
 	c.Bitrate = orDefault(c.Bitrate, DefaultBitrate)
+	c = c.withSizeDefaults()
 	if c.FFmpeg == "" {
 		c.FFmpeg = "ffmpeg"
 	}

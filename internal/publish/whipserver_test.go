@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -38,6 +39,10 @@ type whipServer struct {
 	audioRTP    atomic.Int64
 	badDeletes  atomic.Int32 // DELETEs of unknown sessions or without the token
 	linkServers []string     // Link header values sent with each 201
+
+	// onRTP, when set before the first offer, sees every RTP packet
+	// received, from one goroutine per track.
+	onRTP func(kind webrtc.RTPCodecType, pkt *rtp.Packet)
 }
 
 func newWHIPServer(t *testing.T) *whipServer {
@@ -129,10 +134,14 @@ func (s *whipServer) accept(offer string) (answer, id string, err error) {
 			counter = &s.videoRTP
 		}
 		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			counter.Add(1)
+			if s.onRTP != nil {
+				s.onRTP(tr.Kind(), pkt)
+			}
 		}
 	})
 	if err := s.negotiate(pc, offer); err != nil {
