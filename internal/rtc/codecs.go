@@ -30,8 +30,10 @@ var h264Profiles = []struct {
 }
 
 func registerCodecs(me *webrtc.MediaEngine) error {
+	// No goog-remb: the node sends transport-wide feedback (rtc.go), not
+	// REMB, and answering with it would promise estimates that never come.
 	fb := []webrtc.RTCPFeedback{
-		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+		{Type: "ccm", Parameter: "fir"},
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"},
 	}
 	for _, p := range h264Profiles {

@@ -128,6 +128,13 @@ func buildAPI(cfg Config, mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
+	// Transport-wide congestion control feedback (draft-holmer-rmcat-
+	// transport-wide-cc-extensions): every received packet's arrival time
+	// goes back to the sender, whose delay-based estimator then ramps in
+	// seconds instead of climbing on loss reports alone.
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, err
+	}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetICEUDPMux(mux)
 	// Multicast DNS would send queries off loopback and cannot resolve

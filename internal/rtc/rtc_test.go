@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"github.com/pion/interceptor"
 	"net"
 	"os"
 	"strconv"
@@ -42,9 +43,22 @@ func TestLinkHeader(t *testing.T) {
 // browsers do) against r and returns the answer SDP.
 func answer(t *testing.T, r *RTC) string {
 	t.Helper()
+	return answerTo(t, r, false)
+}
+
+// answerTo is answer; with browserLike the offer also carries what
+// browsers offer for congestion control (the transport-wide sequence
+// number extension and transport-cc feedback).
+func answerTo(t *testing.T, r *RTC, browserLike bool) string {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
+	}
+	if browserLike {
+		if err := webrtc.RegisterDefaultInterceptors(me, &interceptor.Registry{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	client, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -92,6 +106,27 @@ func TestAnswerPrefersH264OverVP8(t *testing.T) {
 	}
 	if !strings.Contains(sdp, "packetization-mode=1") {
 		t.Errorf("answer H.264 is not packetization-mode=1:\n%s", sdp)
+	}
+}
+
+// TestAnswerAsksForTransportWideFeedback: a browser that offers
+// transport-wide congestion control gets it (and no REMB, which the node
+// never sends), and the answer as sent carries the rate hints.
+func TestAnswerAsksForTransportWideFeedback(t *testing.T) {
+	r, err := New(Config{UDPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sdp := r.Answer(answerTo(t, r, true))
+	for _, want := range []string{"transport-cc", "transport-wide-cc-extensions-01",
+		"x-google-start-bitrate=2500", "x-google-max-bitrate=4000"} {
+		if !strings.Contains(sdp, want) {
+			t.Errorf("answer lacks %s:\n%s", want, sdp)
+		}
+	}
+	if strings.Contains(sdp, "goog-remb") {
+		t.Errorf("answer promises REMB:\n%s", sdp)
 	}
 }
 
