@@ -7,6 +7,18 @@ set -euo pipefail
 need=(ffmpeg:ffmpeg ffprobe:ffmpeg)
 if [ "${1:-run}" = test ]; then
   need+=(chromium:chromium)
+  # The npm WHIP clients test/e2e/whipclients_test.go publishes with, as
+  # their package-lock.json pins them. On exit: npm is one of the system
+  # packages below, and the script may end early once they are all there.
+  whipclients=$(cd "$(dirname "$0")/../test/e2e/whipclients" && pwd)
+  install_whipclients() {
+    local status=$?
+    if [ "$status" -eq 0 ] && [ ! "$whipclients/node_modules/.package-lock.json" -nt "$whipclients/package-lock.json" ]; then
+      npm ci --prefix "$whipclients" --no-audit --no-fund --loglevel=error || status=$?
+    fi
+    exit "$status"
+  }
+  trap install_whipclients EXIT
 fi
 need+=(npm:npm)
 

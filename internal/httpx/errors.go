@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,16 +59,44 @@ var statusOf = []struct {
 // StatusOf maps an error to the HTTP status a client should see. Errors of no
 // known class are internal errors.
 func StatusOf(err error) int {
+	status, _ := classOf(err)
+	return status
+}
+
+// classOf returns err's status and the class that decided it (nil for a
+// MaxBytesError or an internal error).
+func classOf(err error) (int, error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge, nil
 	}
 	for _, m := range statusOf {
 		if errors.Is(err, m.err) {
-			return m.status
+			return m.status, m.err
 		}
 	}
-	return http.StatusInternalServerError
+	return http.StatusInternalServerError, nil
+}
+
+// reason is err's text for the status line, without its class's own words.
+// Packages wrap a class in their sentinels ("no usable codec: %w" around
+// ErrUnprocessable) and the status line already says "422 unprocessable
+// entity", so the class's text, wherever the wrapping put it (a ": "
+// segment or an errors.Join line), would say the status twice. Join's
+// lines become ": " segments so the reason stays one line.
+func reason(err, class error) string {
+	msg := strings.ReplaceAll(err.Error(), "\n", ": ")
+	if class == nil {
+		return msg
+	}
+	parts := strings.Split(msg, ": ")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != class.Error() {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ": ")
 }
 
 // retryAfterError asks the client to come back later (RFC 9110 §10.2.3).

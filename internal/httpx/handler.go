@@ -30,8 +30,8 @@ func Handle(log *slog.Logger, fn HandlerFunc) http.Handler {
 // WriteError writes err as a response: status from StatusOf, Retry-After when
 // the error carries one, and the error text as the reason.
 func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
-	status := StatusOf(err)
-	msg := err.Error()
+	status, class := classOf(err)
+	msg := reason(err, class)
 	if status == http.StatusInternalServerError {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
@@ -44,7 +44,11 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "%d %s: %s\n", status, strings.ToLower(http.StatusText(status)), msg)
+	line := fmt.Sprintf("%d %s", status, strings.ToLower(http.StatusText(status)))
+	if msg != "" {
+		line += ": " + msg
+	}
+	fmt.Fprintln(w, line)
 }
 
 // ReadBody reads at most limit bytes of r's body, failing with ErrTooLarge

@@ -108,3 +108,68 @@ func TestJSONServesTheCurrentValueUncached(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSPlainOptionsCarriesAllowMethods: WHIP clients such as
+// @eyevinn/whip-web-client send a plain OPTIONS and read
+// Access-Control-Allow-Methods from its response to decide whether to
+// trickle, so the actual OPTIONS response carries the CORS method and header
+// lists too, and the handler still answers it (Allow, Accept-Post).
+func TestCORSPlainOptionsCarriesAllowMethods(t *testing.T) {
+	called := false
+	h := CORS(CORSConfig{Methods: []string{"POST", "PATCH"}, Headers: []string{"Authorization", "ETag"},
+		Expose: []string{"Allow", "Access-Control-Allow-Methods"}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			called = true
+			w.Header().Set("Allow", "POST, OPTIONS")
+			w.WriteHeader(http.StatusNoContent)
+		}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("OPTIONS", "/", nil))
+	hd := rec.Header()
+	if !called || rec.Code != 204 || hd.Get("Allow") != "POST, OPTIONS" {
+		t.Fatalf("plain OPTIONS not handled by the handler: called=%v %d %v", called, rec.Code, hd)
+	}
+	if hd.Get("Access-Control-Allow-Methods") != "POST, PATCH" || hd.Get("Access-Control-Allow-Headers") != "Authorization, ETag" ||
+		hd.Get("Access-Control-Expose-Headers") != "Allow, Access-Control-Allow-Methods" || hd.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("plain OPTIONS CORS headers: %v", hd)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	if rec.Header().Get("Access-Control-Allow-Methods") != "" {
+		t.Errorf("a POST response needs no method list: %v", rec.Header())
+	}
+}
+
+// TestErrorTextSaysTheStatusOnce: packages wrap a class ("no usable codec:
+// %w" around ErrUnprocessable) and the status line already names it, so the
+// class's own words are left out of the reason however the error was built.
+func TestErrorTextSaysTheStatusOnce(t *testing.T) {
+	sentinel := fmt.Errorf("no usable codec: %w", ErrUnprocessable)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"class last", fmt.Errorf("stream is already live: %w", ErrConflict), "409 conflict: stream is already live\n"},
+		{"class inside", fmt.Errorf("%w: video section offers [VP8]", sentinel),
+			"422 unprocessable entity: no usable codec: video section offers [VP8]\n"},
+		{"class first", fmt.Errorf("%w: no ice-ufrag", fmt.Errorf("unparsable SDP offer: %w", ErrBadRequest)),
+			"400 bad request: unparsable SDP offer: no ice-ufrag\n"},
+		{"joined", fmt.Errorf("ice restart: %w", errors.Join(ErrBadRequest, errors.New("pion: bad ufrag"))),
+			"400 bad request: ice restart: pion: bad ufrag\n"},
+		{"joined after", errors.Join(errors.New("publisher not allowed"), ErrForbidden), "403 forbidden: publisher not allowed\n"},
+		{"class alone", ErrNotFound, "404 not found\n"},
+		{"retry after", WithRetryAfter(fmt.Errorf("node is at its stream limit: %w", ErrUnavailable), time.Second),
+			"503 service unavailable: node is at its stream limit\n"},
+		{"other words kept", fmt.Errorf("segment not found: %w", ErrNotFound), "404 not found: segment not found\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteError(slog.New(slog.DiscardHandler), rec, httptest.NewRequest("GET", "/", nil), tc.err)
+			if got := rec.Body.String(); got != tc.want {
+				t.Errorf("body %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

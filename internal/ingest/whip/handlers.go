@@ -2,7 +2,6 @@ package whip
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -22,10 +21,16 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PATCH /whip/{stream}/{session}", h(s.handlePatch))
 	mux.Handle("DELETE /whip/{stream}/{session}", h(s.handleDelete))
 	mux.Handle("OPTIONS /whip/{stream}/{session}", h(s.handleOptions))
+	// Clients on other origins read the Expose headers: Location, ETag and
+	// Link of a POST, Accept-*, Allow and Access-Control-Allow-Methods of a
+	// plain OPTIONS (@eyevinn/whip-web-client trickles only if the last lists
+	// PATCH), Retry-After of a 503. @eyevinn/whip-web-client also sends its
+	// ETag back in an ETag request header on PATCH.
 	return httpx.CORS(httpx.CORSConfig{
 		Methods: []string{"POST", "PATCH", "DELETE", "OPTIONS"},
-		Headers: []string{"Authorization", "Content-Type", "If-Match"},
-		Expose:  []string{"Location", "ETag", "Link", "Accept-Patch", "Retry-After"},
+		Headers: []string{"Authorization", "Content-Type", "If-Match", "ETag"},
+		Expose: []string{"Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Allow",
+			"Access-Control-Allow-Methods", "Retry-After"},
 	}, mux)
 }
 
@@ -93,8 +98,8 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	hd.Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write([]byte(answer))
-	s.log.Info("publisher connected", "stream", stream, "session", ss.id, "remote", r.RemoteAddr,
-		"video", info.Video, "audio", info.Audio)
+	// Connected is logged when ICE and DTLS are (onConnectionState).
+	ss.log.Info("publisher offer answered", "remote", r.RemoteAddr, "video", info.Video, "audio", info.Audio)
 	return nil
 }
 
@@ -118,56 +123,61 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
 	return ErrNotPOST
 }
 
-// handlePatch takes trickled candidates or an ICE restart (RFC 9725 §4.3).
+// handlePatch takes trickled candidates or an ICE restart (RFC 9725 §4.3;
+// patchIntent says which).
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) error {
-	if err := s.authorize(r); err != nil {
+	ss, frag, err := s.readPatch(w, r)
+	if err != nil {
 		return err
+	}
+	restart, err := patchIntent(r.Header.Get("If-Match"), frag, ss.iceCredentials(), ss.currentETag())
+	if err != nil {
+		return err
+	}
+	if restart {
+		return s.restart(w, r, ss, frag)
+	}
+	ss.addCandidates(frag.Candidates)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// readPatch checks a PATCH's credentials and body and finds its session.
+func (s *Server) readPatch(w http.ResponseWriter, r *http.Request) (*session, Fragment, error) {
+	if err := s.authorize(r); err != nil {
+		return nil, Fragment{}, err
 	}
 	ss, err := s.lookup(r.PathValue("stream"), r.PathValue("session"))
 	if err != nil {
-		return err
+		return nil, Fragment{}, err
 	}
 	if err := s.authorizeSession(r, ss); err != nil {
-		return err
+		return nil, Fragment{}, err
 	}
 	if err := httpx.RequireContentType(r, "application/trickle-ice-sdpfrag"); err != nil {
-		return err
+		return nil, Fragment{}, err
 	}
 	body, err := httpx.ReadBody(w, r, maxOfferBytes)
 	if err != nil {
-		return err
+		return nil, Fragment{}, err
 	}
 	frag, err := ParseFragment(body)
+	return ss, frag, err
+}
+
+// restart answers an ICE restart with the new ICE session's fragment and
+// ETag (RFC 9725 §4.3.3).
+func (s *Server) restart(w http.ResponseWriter, r *http.Request, ss *session, frag Fragment) error {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.GatherTimeout+5*time.Second)
+	defer cancel()
+	answer, etag, err := ss.restartICE(ctx, frag)
 	if err != nil {
 		return err
 	}
-	ifMatch := r.Header.Get("If-Match")
-	if frag.Ufrag != "" && frag.Ufrag != ss.remoteUfrag() {
-		if ifMatch == "" {
-			return ErrNoIfMatch
-		}
-		if ifMatch != "*" && ifMatch != ss.currentETag() {
-			return ErrETagMismatch
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.GatherTimeout+5*time.Second)
-		defer cancel()
-		answer, etag, err := ss.restartICE(ctx, frag)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("ETag", etag)
-		w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(answer))
-		return nil
-	}
-	if ifMatch != "" && ifMatch != "*" && ifMatch != ss.currentETag() {
-		return ErrETagMismatch
-	}
-	if err := ss.addCandidates(frag.Candidates); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadFragment, err)
-	}
-	w.WriteHeader(http.StatusNoContent)
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(answer))
 	return nil
 }
 

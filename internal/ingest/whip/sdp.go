@@ -209,10 +209,48 @@ func replaceICECredentials(offer, ufrag, pwd string) (string, error) {
 	return strings.Join(lines, "\n"), nil
 }
 
+// unbracketAddress writes a candidate's IPv6 address without the URI-style
+// brackets some clients add ("[fd00::2]"): RFC 8839 §5.1's
+// connection-address has none.
+func unbracketAddress(cand string) string {
+	f := strings.Fields(cand)
+	if len(f) < 5 || !strings.HasPrefix(f[4], "[") || !strings.HasSuffix(f[4], "]") {
+		return cand
+	}
+	f[4] = f[4][1 : len(f[4])-1]
+	return strings.Join(f, " ")
+}
+
+// dropRTCPCandidates removes the component-2 (RTCP) candidates pion writes
+// beside each component-1 one: castnet requires rtcp-mux, so RTCP shares
+// the RTP component (RFC 5761 §5.1.3) and the lines only mislead clients
+// that join candidates into their remote description as they come.
+func dropRTCPCandidates(sdp string) string {
+	lines := strings.SplitAfter(sdp, "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if !isRTCPCandidate(l) {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "")
+}
+
+// isRTCPCandidate: a=candidate:<foundation> <component> ... with a
+// component other than 1.
+func isRTCPCandidate(line string) bool {
+	rest, ok := strings.CutPrefix(line, "a=candidate:")
+	if !ok {
+		return false
+	}
+	f := strings.Fields(rest)
+	return len(f) > 1 && f[1] != "1"
+}
+
 // answerFragment renders the server's side of an ICE restart (RFC 9725
-// §4.3.2): the first media section's m= and mid lines, the new credentials
-// and every gathered candidate. With max-bundle the first section speaks for
-// all of them.
+// §4.3.3): the first media section's m= and mid lines, the new credentials
+// and every gathered component-1 candidate. With max-bundle the first
+// section speaks for all of them.
 func answerFragment(answer string) string {
 	var b strings.Builder
 	sections := 0
@@ -222,6 +260,9 @@ func answerFragment(answer string) string {
 			if sections++; sections > 1 {
 				break
 			}
+		}
+		if isRTCPCandidate(l) {
+			continue
 		}
 		if strings.HasPrefix(l, "m=") || strings.HasPrefix(l, "a=mid:") ||
 			strings.HasPrefix(l, "a=ice-ufrag:") || strings.HasPrefix(l, "a=ice-pwd:") ||

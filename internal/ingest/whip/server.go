@@ -54,14 +54,26 @@ type Publish struct {
 
 // SessionStats are a session's transport counters.
 type SessionStats struct {
-	State          string `json:"state"`
-	PacketsVideo   uint64 `json:"packets_video"`
-	PacketsAudio   uint64 `json:"packets_audio"`
-	BytesReceived  uint64 `json:"bytes_received"`
-	PacketsLost    uint64 `json:"packets_lost"`
-	BrokenFrames   uint64 `json:"broken_frames"`
-	KeyframeAsks   uint64 `json:"keyframe_requests"`
-	RemoteCandAddr string `json:"remote_address,omitempty"`
+	State         string `json:"state"` // the PeerConnection's: new, connecting, connected, ...
+	PacketsVideo  uint64 `json:"packets_video"`
+	PacketsAudio  uint64 `json:"packets_audio"`
+	BytesReceived uint64 `json:"bytes_received"`
+	PacketsLost   uint64 `json:"packets_lost"`
+	BrokenFrames  uint64 `json:"broken_frames"`
+	KeyframeAsks  uint64 `json:"keyframe_requests"`
+	// CandidatesTrickled counts the remote candidates PATCH requests handed
+	// to ICE, CandidatesDiscarded those it could not take (RFC 9725 §4.3.2).
+	CandidatesTrickled  uint64 `json:"candidates_trickled"`
+	CandidatesDiscarded uint64 `json:"candidates_discarded"`
+	RemoteCandAddr      string `json:"remote_address,omitempty"`
+	// Connected is when ICE and DTLS first completed; zero until then.
+	Connected time.Time `json:"connected_at,omitzero"`
+	// FirstMedia is when the first RTP packet (audio or video) arrived:
+	// zero means no media has come yet, whatever State says.
+	FirstMedia time.Time `json:"first_media_at,omitzero"`
+	// LastPacket is when the latest RTP packet arrived; a session whose
+	// LastPacket falls MediaTimeout behind is ended with ErrMediaTimeout.
+	LastPacket time.Time `json:"last_packet_at,omitzero"`
 }
 
 // Sink consumes one session's access units.
@@ -97,12 +109,32 @@ type Config struct {
 	// Admitter, when set, admits each new session (after Token).
 	Admitter   Admitter
 	MaxStreams int // 0 means no limit
-	// GatherTimeout caps how long POST waits for ICE gathering.
+	// GatherTimeout caps how long POST waits for ICE gathering (default
+	// DefaultGatherTimeout).
 	GatherTimeout time.Duration
-	// ConnectTimeout ends a session whose publisher never connects.
+	// ConnectTimeout ends a session whose publisher has not completed ICE
+	// and DTLS this long after its offer (default DefaultConnectTimeout).
 	ConnectTimeout time.Duration
-	Logger         *slog.Logger
+	// MediaTimeout ends a connected session that receives no RTP packet for
+	// this long (default DefaultMediaTimeout), with ErrMediaTimeout.
+	MediaTimeout time.Duration
+	Logger       *slog.Logger
 }
+
+// Timeout defaults.
+const (
+	DefaultGatherTimeout = 5 * time.Second
+	// DefaultConnectTimeout matches pion's ICE agent, which fails a check
+	// list that found no pair after its disconnected plus failed timeouts
+	// (5 s + 10 s in internal/rtc): a longer ConnectTimeout would never be
+	// the one to fire, and docs/protocol.md states one figure.
+	DefaultConnectTimeout = 15 * time.Second
+	// DefaultMediaTimeout: browsers send video at 15 fps or more and Opus
+	// with DTX at least every 400 ms, so 10 s without a packet is a
+	// publisher that has stopped sending (a track removed or a muted
+	// sender), not a slow one; it is also well past an ICE restart's gap.
+	DefaultMediaTimeout = 10 * time.Second
+)
 
 // maxOfferBytes bounds an SDP body; real offers are a few kilobytes.
 const maxOfferBytes = 64 << 10
@@ -130,10 +162,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.GatherTimeout == 0 {
-		cfg.GatherTimeout = 5 * time.Second
+		cfg.GatherTimeout = DefaultGatherTimeout
 	}
 	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 20 * time.Second
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.MediaTimeout == 0 {
+		cfg.MediaTimeout = DefaultMediaTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
@@ -231,7 +266,7 @@ func (s *Server) reserve(ss *session) error {
 	case s.byStream[ss.stream] != nil:
 		return ErrStreamLive
 	case s.cfg.MaxStreams > 0 && len(s.byID) >= s.cfg.MaxStreams:
-		return httpx.WithRetryAfter(fmt.Errorf("%w (%d)", ErrFull, s.cfg.MaxStreams), 30*time.Second)
+		return httpx.WithRetryAfter(fmt.Errorf("%w: %d of %d", ErrFull, len(s.byID), s.cfg.MaxStreams), 30*time.Second)
 	}
 	s.byStream[ss.stream] = ss
 	s.byID[ss.id] = ss

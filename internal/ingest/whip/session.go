@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,11 +18,17 @@ import (
 	"github.com/castnet/castnet/internal/media"
 )
 
-// Session ending reasons.
+// Session ending reasons, handed to the Sink's Close (the broadcaster shows
+// them as the stream's last error).
 var (
-	ErrNeverConnected   = errors.New("publisher never connected (ICE/DTLS did not complete)")
+	// ErrNeverConnected: ICE and DTLS did not complete within ConnectTimeout.
+	ErrNeverConnected = errors.New("publisher never connected")
+	// ErrConnectionFailed: a connected publisher's ICE failed (consent
+	// freshness, RFC 7675).
 	ErrConnectionFailed = errors.New("connection to the publisher failed")
-	ErrGatherTimeout    = fmt.Errorf("ICE gathering did not finish: %w", httpx.ErrGatewayTimeout)
+	// ErrMediaTimeout: a connected publisher sent no RTP for MediaTimeout.
+	ErrMediaTimeout  = errors.New("no media from the publisher")
+	ErrGatherTimeout = fmt.Errorf("ICE gathering did not finish: %w", httpx.ErrGatewayTimeout)
 )
 
 // session is one publisher's PeerConnection and the goroutines reading it.
@@ -47,7 +55,7 @@ type session struct {
 	mu        sync.Mutex // guards the fields below
 	etag      string
 	offer     string
-	ufrag     string
+	ice       iceCreds // the publisher's, of the current ICE session
 	closing   bool
 	closeErr  error
 	wg        sync.WaitGroup // track and RTCP readers
@@ -55,16 +63,21 @@ type session struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	videoSSRC atomic.Uint32
-	lastPLI   atomic.Int64
-	stats     counters
+	videoSSRC    atomic.Uint32
+	lastPLI      atomic.Int64
+	offered      time.Time   // when the offer came (set before any goroutine starts)
+	iceConnected atomic.Bool // ICE found a pair (DTLS may still fail)
+	stats        counters
 }
 
 type counters struct {
 	state                    atomic.Value // string
 	pktsVideo, pktsAudio     atomic.Uint64
 	bytes, lost, broken, pli atomic.Uint64
+	trickled, discarded      atomic.Uint64
 	remoteAddr               atomic.Value // string
+	// Unix nanoseconds, 0 until it happens.
+	connected, firstMedia, lastPacket atomic.Int64
 }
 
 func newSession(s *Server, stream, remote string, info OfferInfo) *session {
@@ -72,8 +85,8 @@ func newSession(s *Server, stream, remote string, info OfferInfo) *session {
 	ctx, cancel := context.WithCancel(s.ctx)
 	ss := &session{srv: s, id: id, stream: stream, remote: remote, info: info,
 		log: s.log.With("stream", stream, "session", id), ctx: ctx, cancel: cancel,
-		etag: newETag(), ufrag: info.Ufrag, tl: media.NewTimeline(time.Now),
-		connected: make(chan struct{}), done: make(chan struct{})}
+		etag: newETag(), ice: iceCreds{info.Ufrag, info.Pwd}, tl: media.NewTimeline(time.Now),
+		offered: time.Now(), connected: make(chan struct{}), done: make(chan struct{})}
 	ss.stats.state.Store("new")
 	ss.stats.remoteAddr.Store("")
 	return ss
@@ -101,6 +114,7 @@ func (ss *session) start(reqCtx context.Context, offer string) (string, error) {
 	ss.pc = pc
 	pc.OnTrack(ss.onTrack)
 	pc.OnConnectionStateChange(ss.onConnectionState)
+	pc.OnICEConnectionStateChange(ss.onICEState)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
 	}
@@ -112,7 +126,7 @@ func (ss *session) start(reqCtx context.Context, offer string) (string, error) {
 	ss.offer = offer
 	ss.mu.Unlock()
 	ss.goWatch()
-	return answer, nil
+	return dropRTCPCandidates(answer), nil
 }
 
 // negotiate creates and applies an answer to the remote offer just set and
@@ -136,23 +150,72 @@ func (ss *session) negotiate(ctx context.Context) (string, error) {
 	return ss.pc.LocalDescription().SDP, nil
 }
 
-// goWatch ends the session if the publisher does not connect in time.
+// goWatch ends the session if the publisher does not connect in time, or
+// once connected stops sending media.
 func (ss *session) goWatch() {
 	if !ss.track(1) {
 		return
 	}
 	go func() {
 		defer ss.wg.Done()
-		t := time.NewTimer(ss.srv.cfg.ConnectTimeout)
-		defer t.Stop()
-		select {
-		case <-ss.connected:
-		case <-ss.ctx.Done():
-		case <-t.C:
-			ss.log.Warn("publisher never connected", "timeout", ss.srv.cfg.ConnectTimeout)
-			ss.close(ErrNeverConnected)
+		if ss.awaitConnected() {
+			ss.watchMedia()
 		}
 	}()
+}
+
+// awaitConnected waits for ICE and DTLS, and ends the session with
+// ErrNeverConnected if ConnectTimeout passes first.
+func (ss *session) awaitConnected() bool {
+	t := time.NewTimer(ss.srv.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-ss.connected:
+		return true
+	case <-ss.ctx.Done():
+		return false
+	case <-t.C:
+		ss.close(ss.neverConnected())
+		return false
+	}
+}
+
+// neverConnected is the reason a session that never connected ends with,
+// whether ConnectTimeout passed or pion's ICE agent gave up first: it
+// fails a check list that found no pair after its disconnected plus failed
+// timeouts (internal/rtc sets 5 s + 10 s), which is why ConnectTimeout
+// defaults to the same 15 s.
+func (ss *session) neverConnected() error {
+	what := "no ICE candidate pair worked"
+	if ss.iceConnected.Load() {
+		what = "ICE connected but the DTLS handshake did not complete"
+	}
+	after := time.Since(ss.offered).Round(100 * time.Millisecond)
+	ss.log.Warn("publisher never connected", "after", after, "reason", what)
+	return fmt.Errorf("%w within %s of the offer: %s", ErrNeverConnected, after, what)
+}
+
+// watchMedia ends a connected session once no RTP packet has come for
+// MediaTimeout (counted from the connection until the first packet): ICE
+// consent keeps such a session up, yet it has nothing to publish.
+func (ss *session) watchMedia() {
+	timeout := ss.srv.cfg.MediaTimeout
+	tick := time.NewTicker(timeout / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ss.ctx.Done():
+			return
+		case now := <-tick.C:
+			last := max(ss.stats.lastPacket.Load(), ss.stats.connected.Load())
+			if silent := now.Sub(time.Unix(0, last)); silent >= timeout {
+				ss.log.Warn("no media from the publisher; ending the session", "silent", silent.Round(time.Millisecond),
+					"packets_video", ss.stats.pktsVideo.Load(), "packets_audio", ss.stats.pktsAudio.Load())
+				ss.close(fmt.Errorf("%w for %s", ErrMediaTimeout, timeout))
+				return
+			}
+		}
+	}
 }
 
 // track adds n goroutines to the session's wait group unless it is closing.
@@ -171,30 +234,68 @@ func (ss *session) onConnectionState(st webrtc.PeerConnectionState) {
 	ss.log.Debug("connection state", "state", st.String())
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		ss.mu.Lock()
-		select {
-		case <-ss.connected:
-		default:
-			close(ss.connected)
-		}
-		ss.mu.Unlock()
-		ss.recordRemoteAddr()
-		ss.requestKeyframe()
+		ss.onConnected()
 	case webrtc.PeerConnectionStateFailed:
-		ss.close(ErrConnectionFailed)
+		if ss.markConnected(false) {
+			ss.close(ErrConnectionFailed)
+		} else {
+			ss.close(ss.neverConnected())
+		}
 	case webrtc.PeerConnectionStateClosed:
 		ss.close(nil)
 	}
 }
 
-func (ss *session) recordRemoteAddr() {
+func (ss *session) onICEState(st webrtc.ICEConnectionState) {
+	ss.log.Debug("ice state", "state", st.String())
+	if st == webrtc.ICEConnectionStateConnected {
+		ss.iceConnected.Store(true)
+	}
+}
+
+// onConnected: ICE and DTLS are up, first or again after an ICE restart.
+func (ss *session) onConnected() {
+	first := !ss.markConnected(true)
+	addr := ss.recordRemoteAddr()
+	if first {
+		ss.stats.connected.Store(time.Now().UnixNano())
+		ss.log.Info("publisher connected", "remote", addr, "after", time.Since(ss.offered).Round(time.Millisecond))
+	} else {
+		ss.log.Info("publisher reconnected", "remote", addr)
+	}
+	ss.requestKeyframe()
+}
+
+// markConnected reports whether the session had connected before, and
+// records that it has if now is set.
+func (ss *session) markConnected(now bool) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	select {
+	case <-ss.connected:
+		return true
+	default:
+		if now {
+			close(ss.connected)
+		}
+		return false
+	}
+}
+
+// recordRemoteAddr keeps and returns the publisher's address on the pair
+// ICE selected.
+func (ss *session) recordRemoteAddr() string {
 	sctp := ss.pc.SCTP()
 	if sctp == nil {
-		return
+		return ""
 	}
-	if pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
-		ss.stats.remoteAddr.Store(fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port))
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return ""
 	}
+	addr := net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))
+	ss.stats.remoteAddr.Store(addr)
+	return addr
 }
 
 // requestKeyframe sends a PLI (RFC 4585 §6.3.1) for the video track, at most
@@ -219,15 +320,28 @@ func (ss *session) requestKeyframe() {
 // Stats reports the session's transport counters.
 func (ss *session) Stats() SessionStats {
 	return SessionStats{
-		State:          ss.stats.state.Load().(string),
-		PacketsVideo:   ss.stats.pktsVideo.Load(),
-		PacketsAudio:   ss.stats.pktsAudio.Load(),
-		BytesReceived:  ss.stats.bytes.Load(),
-		PacketsLost:    ss.stats.lost.Load(),
-		BrokenFrames:   ss.stats.broken.Load(),
-		KeyframeAsks:   ss.stats.pli.Load(),
-		RemoteCandAddr: ss.stats.remoteAddr.Load().(string),
+		State:               ss.stats.state.Load().(string),
+		PacketsVideo:        ss.stats.pktsVideo.Load(),
+		PacketsAudio:        ss.stats.pktsAudio.Load(),
+		BytesReceived:       ss.stats.bytes.Load(),
+		PacketsLost:         ss.stats.lost.Load(),
+		BrokenFrames:        ss.stats.broken.Load(),
+		KeyframeAsks:        ss.stats.pli.Load(),
+		CandidatesTrickled:  ss.stats.trickled.Load(),
+		CandidatesDiscarded: ss.stats.discarded.Load(),
+		RemoteCandAddr:      ss.stats.remoteAddr.Load().(string),
+		Connected:           unixTime(ss.stats.connected.Load()),
+		FirstMedia:          unixTime(ss.stats.firstMedia.Load()),
+		LastPacket:          unixTime(ss.stats.lastPacket.Load()),
 	}
+}
+
+// unixTime is the time of Unix nanoseconds ns, zero for 0.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 func (ss *session) currentETag() string {
@@ -236,20 +350,28 @@ func (ss *session) currentETag() string {
 	return ss.etag
 }
 
-func (ss *session) remoteUfrag() string {
+func (ss *session) iceCredentials() iceCreds {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.ufrag
+	return ss.ice
 }
 
-// addCandidates applies trickled remote candidates.
-func (ss *session) addCandidates(cands []string) error {
+// addCandidates applies trickled remote candidates. One that ICE cannot
+// take (an address that does not parse, a line cut short) is discarded and
+// counted while the rest still apply, as RFC 9725 §4.3.2 asks; a client
+// that gets an error for one odd candidate may stop trickling altogether
+// (@eyevinn/whip-web-client does). The bracketed IPv6 address that client
+// writes is unbracketed first.
+func (ss *session) addCandidates(cands []string) {
 	for _, c := range cands {
-		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + c}); err != nil {
-			return err
+		err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + unbracketAddress(c)})
+		if err != nil {
+			ss.stats.discarded.Add(1)
+			ss.log.Debug("trickled candidate discarded", "candidate", truncate(c, 120), "err", err)
+			continue
 		}
+		ss.stats.trickled.Add(1)
 	}
-	return nil
 }
 
 // restartICE applies a client ICE restart: the last offer with the new
@@ -265,16 +387,14 @@ func (ss *session) restartICE(ctx context.Context, frag Fragment) (string, strin
 	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", "", fmt.Errorf("ice restart: %w", errors.Join(httpx.ErrBadRequest, err))
 	}
-	if err := ss.addCandidates(frag.Candidates); err != nil {
-		return "", "", fmt.Errorf("%w: %v", ErrBadFragment, err)
-	}
+	ss.addCandidates(frag.Candidates)
 	answer, err := ss.negotiate(ctx)
 	if err != nil {
 		return "", "", err
 	}
 	etag := newETag()
 	ss.mu.Lock()
-	ss.offer, ss.ufrag, ss.etag = offer, frag.Ufrag, etag
+	ss.offer, ss.ice, ss.etag = offer, iceCreds{frag.Ufrag, frag.Pwd}, etag
 	ss.mu.Unlock()
 	ss.log.Info("ice restarted")
 	return answerFragment(answer), etag, nil

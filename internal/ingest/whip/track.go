@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -70,8 +71,7 @@ func (ss *session) readVideo(tr *webrtc.TrackRemote, clock *media.TrackClock) {
 			ss.emitVideo(dp.Flush(), clock)
 			return
 		}
-		ss.stats.pktsVideo.Add(1)
-		ss.stats.bytes.Add(uint64(len(pkt.Payload)))
+		ss.received(&ss.stats.pktsVideo, len(pkt.Payload))
 		rb.Push(pkt)
 		for {
 			p, lost := rb.Pop()
@@ -83,6 +83,18 @@ func (ss *session) readVideo(tr *webrtc.TrackRemote, clock *media.TrackClock) {
 			}
 			ss.emitVideo(dp.Push(p), clock)
 		}
+	}
+}
+
+// received counts one RTP packet and stamps the media times the
+// broadcaster and the media watch read.
+func (ss *session) received(pkts *atomic.Uint64, payload int) {
+	pkts.Add(1)
+	ss.stats.bytes.Add(uint64(payload))
+	now := time.Now().UnixNano()
+	ss.stats.lastPacket.Store(now)
+	if ss.stats.firstMedia.Load() == 0 {
+		ss.stats.firstMedia.CompareAndSwap(0, now)
 	}
 }
 
@@ -107,8 +119,7 @@ func (ss *session) readAudio(tr *webrtc.TrackRemote, clock *media.TrackClock) {
 		if err != nil {
 			return
 		}
-		ss.stats.pktsAudio.Add(1)
-		ss.stats.bytes.Add(uint64(len(pkt.Payload)))
+		ss.received(&ss.stats.pktsAudio, len(pkt.Payload))
 		rb.Push(pkt)
 		for {
 			p, lost := rb.Pop()

@@ -46,11 +46,18 @@ type harness struct {
 	sinks chan *fakeSink
 }
 
+// newHarness serves a WHIP server on loopback with no STUN or TURN
+// servers: gathering then looks nothing up and stays on loopback.
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	r, err := rtc.New(rtc.Config{UDPAddr: "127.0.0.1:0",
-		ICEServers: []rtc.ICEServer{{URL: "stun:stun.example.net:3478"},
-			{URL: "turn:turn.example.net:3478?transport=udp", Username: "u", Credential: "p"}}})
+	return newHarnessICE(t, cfg, nil)
+}
+
+// newHarnessICE is newHarness with ICE servers, which the node announces
+// in Link headers and also gathers from (a DNS lookup each).
+func newHarnessICE(t *testing.T, cfg Config, servers []rtc.ICEServer) *harness {
+	t.Helper()
+	r, err := rtc.New(rtc.Config{UDPAddr: "127.0.0.1:0", ICEServers: servers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +190,8 @@ func TestPostRefusals(t *testing.T) {
 }
 
 func TestPostCreatesSession(t *testing.T) {
-	h := newHarness(t, Config{})
+	h := newHarnessICE(t, Config{}, []rtc.ICEServer{{URL: "stun:stun.example.net:3478"},
+		{URL: "turn:turn.example.net:3478?transport=udp", Username: "u", Credential: "p"}})
 	resp := do(t, "POST", h.http.URL+"/whip/cam", "application/sdp", offer(t, webrtc.MimeTypeH264, 1, 1), nil)
 	answer := body(t, resp)
 	if resp.StatusCode != http.StatusCreated {
@@ -247,6 +255,9 @@ func TestMaxStreams(t *testing.T) {
 	r := do(t, "POST", h.http.URL+"/whip/b", "application/sdp", offer(t, webrtc.MimeTypeH264, 1, 0), nil)
 	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("over the limit: status %d Retry-After %q, want 503 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	if got, want := body(t, r), "503 service unavailable: node is at its stream limit: 1 of 1\n"; got != want {
+		t.Errorf("over the limit: %q, want %q", got, want)
 	}
 }
 
