@@ -116,7 +116,7 @@ type Config struct {
 	// and DTLS this long after its offer (default DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	// MediaTimeout ends a connected session that receives no RTP packet for
-	// this long (default DefaultMediaTimeout), with ErrMediaTimeout.
+	// this long, with ErrMediaTimeout (0 or less: DefaultMediaTimeout).
 	MediaTimeout time.Duration
 	Logger       *slog.Logger
 }
@@ -167,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
-	if cfg.MediaTimeout == 0 {
+	if cfg.MediaTimeout <= 0 {
 		cfg.MediaTimeout = DefaultMediaTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
