@@ -5,8 +5,14 @@
 set -euo pipefail
 
 need=(ffmpeg:ffmpeg ffprobe:ffmpeg)
+debs=() # packages that install no command to look for
 if [ "${1:-run}" = test ]; then
   need+=(chromium:chromium)
+  # test/e2e/gstreamer_test.go: a GStreamer webrtcbin (libnice) WHIP
+  # publisher driven from Python, in a network namespace made with ip(8).
+  need+=(ip:iproute2)
+  debs+=(python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-nice gstreamer1.0-plugins-base
+    gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly)
   # The npm WHIP clients test/e2e/whipclients_test.go publishes with, as
   # their package-lock.json pins them. On exit: npm is one of the system
   # packages below, and the script may end early once they are all there.
@@ -26,6 +32,9 @@ missing_pkgs=()
 for pair in "${need[@]}"; do
   bin=${pair%%:*} pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
+done
+for pkg in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing_pkgs+=("$pkg")
 done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   echo "castnet needs Go 1.26 or later: see https://go.dev/doc/install" >&2

@@ -127,10 +127,12 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	mux.Handle("/", pages)
 	d.HTTP = httpx.Serve(ln, mux, log)
 	startT()
+	level, note := d.RTC.ReachNote(ln.Addr())
+	log.Log(context.Background(), level, note)
 	log.Info("castnet "+cfg.Role+" is up: open "+base+"/ to go live, "+base+"/watch/{stream} to watch",
 		"publish", base+"/",
 		"whip", base+"/whip/{stream}",
-		"webrtc_udp", d.RTC.UDPAddr().String(), "data", cfg.DataDir,
+		"webrtc_udp", d.RTC.ListenAddr(), "data", cfg.DataDir,
 		"ladder", ladderNames(cfg.Profiles))
 	return d, nil
 }

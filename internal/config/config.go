@@ -120,7 +120,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.ProfilesFile, "profiles", "", "JSON file with the transcoding ladder (list of {name,width,height,bitrate,fps,gop})")
 	fs.StringVar(&d.PublishToken, "publish-token", "", "require this bearer token to publish")
 	fs.IntVar(&d.MaxStreams, "max-streams", 8, "most streams live at once (0: no limit)")
-	fs.StringVar(&d.WebRTCUDP, "webrtc-udp", "127.0.0.1:8189", "the single UDP address all WebRTC media uses (use :8189 to accept from other machines)")
+	fs.StringVar(&d.WebRTCUDP, "webrtc-udp", "local:8189", "the single UDP address all WebRTC media uses: local:PORT is every address of this machine, answering this machine only; use :8189 to accept other machines")
 	fs.Var(&natIPs, "nat-ip", "public IP to advertise in ICE candidates when behind NAT (repeatable)")
 	fs.Var(&iceServers, "ice-server", "STUN/TURN server as URL or URL,username,credential (repeatable)")
 	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
@@ -238,8 +238,8 @@ func (d *Dev) finish() error {
 	if err := CheckDebugAddr(d.DebugAddr); err != nil {
 		errs = append(errs, err)
 	}
-	if _, _, err := net.SplitHostPort(d.WebRTCUDP); err != nil {
-		errs = append(errs, fmt.Errorf("-webrtc-udp %q: %w", d.WebRTCUDP, err))
+	if err := checkWebRTCUDP(d.WebRTCUDP, d.NATIPs); err != nil {
+		errs = append(errs, err)
 	}
 	if d.Ledger == "" {
 		d.Ledger = filepath.Join(d.DataDir, "ledger.db")
@@ -285,6 +285,20 @@ func CheckDebugAddr(addr string) error {
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("-debug-addr %q: must be a loopback address such as 127.0.0.1:6060", addr)
+	}
+	return nil
+}
+
+// checkWebRTCUDP refuses an address that does not parse, and -nat-ip with
+// "local:PORT": advertising a public address for a port that answers this
+// machine only would fail every session from outside.
+func checkWebRTCUDP(addr string, natIPs []string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-webrtc-udp %q: %w", addr, err)
+	}
+	if host == rtc.LocalHost && len(natIPs) > 0 {
+		return fmt.Errorf("-nat-ip needs a -webrtc-udp that other machines reach: -webrtc-udp local:%s answers this machine only; use -webrtc-udp :%s", port, port)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ func TestParseDevDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.HTTPAddr != "127.0.0.1:8935" || d.DataDir != "./castnet-data" || d.Segment != 2*time.Second ||
-		d.MaxStreams != 8 || len(d.Profiles) != 3 {
+		d.MaxStreams != 8 || len(d.Profiles) != 3 || d.WebRTCUDP != "local:8189" {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -33,6 +33,9 @@ func TestParseDevRejects(t *testing.T) {
 		{[]string{"-nat-ip", "not-an-ip"}, "-nat-ip"},
 		{[]string{"-ice-server", "http://x"}, "stun:"},
 		{[]string{"-http", "nonsense"}, "-http"},
+		{[]string{"-webrtc-udp", "8189"}, "-webrtc-udp"},
+		// A public address for a port that answers this machine only.
+		{[]string{"-nat-ip", "203.0.113.7"}, "use -webrtc-udp :8189"},
 		{[]string{"-profiles", bad}, "-profiles"},
 		{[]string{"-profiles", "/nonexistent.json"}, "-profiles"},
 		{[]string{"-hls-window", "1"}, "-hls-window"},
@@ -47,7 +50,7 @@ func TestParseDevRejects(t *testing.T) {
 }
 
 func TestParseDevRepeatableFlags(t *testing.T) {
-	d, err := ParseDev([]string{"-nat-ip", "203.0.113.7", "-nat-ip", "2001:db8::1",
+	d, err := ParseDev([]string{"-webrtc-udp", ":8189", "-nat-ip", "203.0.113.7", "-nat-ip", "2001:db8::1",
 		"-ice-server", "stun:s:3478", "-ice-server", "turn:t:3478,u,p"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,8 @@ import (
 // Config says how castnet's WebRTC endpoints reach and are reached by peers.
 type Config struct {
 	// UDPAddr is the single UDP address every PeerConnection shares (ICE UDP
-	// mux), e.g. "127.0.0.1:8189" or ":8189"; port 0 picks a free one.
+	// mux), e.g. "127.0.0.1:8189", ":8189" or "local:8189" (every address,
+	// this machine only: see ReachLocal); port 0 picks a free one.
 	UDPAddr string
 	// NATIPs are public addresses to advertise instead of the host address,
 	// for a node behind 1:1 NAT or in a container with a published port.
@@ -94,7 +95,7 @@ func New(cfg Config) (*RTC, error) {
 	if cfg.UDPAddr == "" {
 		cfg.UDPAddr = "127.0.0.1:0"
 	}
-	conn, err := net.ListenPacket("udp", cfg.UDPAddr)
+	conn, err := listen(cfg.UDPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc udp %s: %w", cfg.UDPAddr, err)
 	}
@@ -104,7 +105,7 @@ func New(cfg Config) (*RTC, error) {
 	setReadBuffer(conn, cfg.ReadBuffer, cfg.Logger)
 	r := &RTC{conn: conn, servers: cfg.ICEServers}
 	lf := slogLoggerFactory{log: cfg.Logger.With("component", "pion")}
-	r.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
+	r.mux = webrtc.NewICEUDPMux(muxLogger{lf.NewLogger("udpmux")}, conn)
 	api, err := buildAPI(cfg, r.mux, lf)
 	if err != nil {
 		_ = r.Close()

@@ -17,7 +17,11 @@ const DefaultReadBuffer = 16 << 20
 // process is capped at net.core.rmem_max; as root SO_RCVBUFFORCE lifts the
 // cap. What the kernel granted is logged when it is less than asked.
 func setReadBuffer(conn net.PacketConn, size int, log *slog.Logger) {
-	uc, ok := conn.(*net.UDPConn)
+	// *net.UDPConn, or the localConn of "local:PORT" around one.
+	uc, ok := conn.(interface {
+		SetReadBuffer(int) error
+		SyscallConn() (syscall.RawConn, error)
+	})
 	if !ok || size <= 0 {
 		return
 	}

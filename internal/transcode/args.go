@@ -187,7 +187,15 @@ func (o EncodeOptions) videoArgs(p Profile, h int) []string {
 
 func audioArgs() []string {
 	// "?" makes the audio optional: a segment without audio still works.
-	return []string{"-map", "0:a:0?", "-c:a", "aac", "-b:a", audioBitrate, "-ac", audioChannels, "-ar", audioSampleRate}
+	// aresample=async=1 hands the encoder continuous audio where the
+	// publisher's timestamps overlap or leave gaps: GStreamer stamps its
+	// second Opus packet 13.5 ms after the first, a 20 ms one (the 6.5 ms
+	// is the encoder's pre-skip), and decoded as is the frames overlap and
+	// ffmpeg's AAC output overlaps with them. Under 100 ms the
+	// difference is absorbed a sample a second; beyond, silence is padded
+	// or samples dropped (aresample's min_hard_comp).
+	return []string{"-map", "0:a:0?", "-c:a", "aac", "-b:a", audioBitrate, "-ac", audioChannels, "-ar", audioSampleRate,
+		"-af", "aresample=async=1"}
 }
 
 // muxArgs writes MPEG-TS with the input's timestamps untouched: without

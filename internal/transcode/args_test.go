@@ -103,7 +103,7 @@ func TestArgsOneOutputPerProfile(t *testing.T) {
 			t.Errorf("%s: written to %q, want %q", name, got, OutputName(i))
 		}
 		for _, seq := range [][]string{
-			{"-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"},
+			{"-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000", "-af", "aresample=async=1"},
 			{"-f", "mpegts", "-mpegts_copyts", "1", "-muxdelay", "0", "-muxpreload", "0"},
 		} {
 			if !hasSeq(out, seq...) {

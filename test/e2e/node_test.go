@@ -59,6 +59,9 @@ type node struct {
 	URL  string
 	Data string
 	logs *logBuffer
+	// client reaches URL (nil: http.DefaultClient); a node in a network
+	// namespace is reached through one that dials inside it.
+	client *http.Client
 }
 
 type logBuffer struct {
@@ -92,7 +95,15 @@ func startRole(t testing.TB, role string, extra ...string) *node {
 	t.Helper()
 	n := &node{t: t, Data: t.TempDir(), logs: &logBuffer{}}
 	args := append([]string{role, "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-data", n.Data}, extra...)
-	n.cmd = exec.Command(binary, args...)
+	n.start(exec.Command(binary, args...))
+	return n
+}
+
+// start runs cmd, a castnet node, and waits until it is serving.
+func (n *node) start(cmd *exec.Cmd) {
+	t := n.t
+	t.Helper()
+	n.cmd = cmd
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +137,6 @@ func startRole(t testing.TB, role string, extra ...string) *node {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("castnet dev did not start:\n%s", n.logs.String())
 	}
-	return n
 }
 
 // stop sends SIGTERM, as Ctrl-C would, and waits for a clean exit.
@@ -171,7 +181,11 @@ type streamState struct {
 }
 
 func (n *node) stream(name string) (streamState, int) {
-	resp, err := http.Get(n.URL + "/api/streams/" + name)
+	c := n.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Get(n.URL + "/api/streams/" + name)
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -71,6 +71,9 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ss := newSession(s, stream, r.RemoteAddr, info)
+	if why := s.cfg.RTC.Unreachable(r.RemoteAddr, offer); why != "" {
+		ss.log.Warn("publisher may not connect: "+why, "remote", r.RemoteAddr)
+	}
 	ss.auth, ss.admitted = r.Header.Get("Authorization"), admitted
 	if err := s.reserve(ss); err != nil {
 		release()
