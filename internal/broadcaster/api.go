@@ -6,6 +6,7 @@ import (
 
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/ingest/whip"
+	"github.com/castnet/castnet/internal/transcode"
 )
 
 // StreamInfo is a stream's state as /api/streams reports it.
@@ -69,7 +70,7 @@ func (st *Stream) Info() StreamInfo {
 	defer st.mu.Unlock()
 	in := StreamInfo{
 		Name: st.pub.Stream, Session: st.pub.Session, State: st.state, Publisher: st.pub.RemoteAddr,
-		StartedAt: st.stats.startedAt, Bitrate: int(st.stats.bitrate),
+		StartedAt: st.stats.startedAt, Bitrate: int(st.bitrateNow()),
 		Segments: st.stats.segments, Published: st.stats.published,
 		Failures: st.stats.transcodeFailures, SourceOnly: st.stats.sourceOnly,
 		LastError: st.lastError, Renditions: []RenditionInfo{},
@@ -81,13 +82,21 @@ func (st *Stream) Info() StreamInfo {
 		in.Bitrate = 0
 	}
 	if st.pub.Video != "" {
+		fps := st.src.fps
+		if fps == 0 {
+			fps = st.servedBy(transcode.SourceName).fps
+		}
 		in.Video = &TrackInfo{Codec: string(st.pub.Video), Profile: st.src.codec,
-			Width: st.src.width, Height: st.src.height, FrameRate: st.src.fps}
+			Width: st.src.width, Height: st.src.height, FrameRate: fps}
 	}
 	if st.pub.Audio != "" {
 		in.Audio = &TrackInfo{Codec: string(st.pub.Audio)}
 	}
-	for _, v := range st.variants {
+	vs := st.variants
+	if st.hls != nil {
+		vs = st.hls.Advertised()
+	}
+	for _, v := range vs {
 		in.Renditions = append(in.Renditions, RenditionInfo{Name: v.Name, Width: v.Width, Height: v.Height,
 			Bandwidth: v.Bandwidth, Codecs: v.Codecs})
 	}

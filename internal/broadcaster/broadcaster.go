@@ -143,8 +143,8 @@ func (b *Broadcaster) Streams() []StreamInfo {
 	}
 	b.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
-		if (out[i].State == StateLive) != (out[j].State == StateLive) {
-			return out[i].State == StateLive
+		if (out[i].State != StateEnded) != (out[j].State != StateEnded) {
+			return out[i].State != StateEnded
 		}
 		return out[i].Name < out[j].Name
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/castnet/castnet/internal/playback/hls"
@@ -16,6 +17,7 @@ import (
 // concurrently but published strictly in order.
 type pending struct {
 	seg    *segment.Segment
+	prev   *segment.Segment // the stream's segment before seg, nil for the first
 	src    source
 	rungs  []transcode.Profile
 	done   chan struct{}
@@ -26,6 +28,8 @@ type pending struct {
 	order []string
 	proof string
 	asked []transcode.Profile // the profiles of the job that made the renditions
+	// drop says the segment is not published: see lastFrame.
+	drop bool
 }
 
 // onSegment runs on the segmenter's goroutine when a segment opens: its
@@ -34,9 +38,10 @@ type pending struct {
 func (st *Stream) onSegment(seg *segment.Segment) {
 	st.mu.Lock()
 	if st.rungs == nil {
-		st.rungs = transcode.Ladder(st.b.cfg.Profiles, st.src.width, st.src.height)
+		st.rungs = transcode.SessionLadder(st.b.cfg.Profiles, st.src.width, st.src.height)
 	}
-	p := &pending{seg: seg, src: st.src, rungs: st.rungs, done: make(chan struct{})}
+	p := &pending{seg: seg, prev: st.lastSeg, src: st.src, rungs: st.rungs, done: make(chan struct{})}
+	st.lastSeg = seg
 	st.stats.segments++
 	over := st.inFlight >= st.b.cfg.MaxInFlight
 	if !over {
@@ -75,6 +80,7 @@ func (st *Stream) process(p *pending, counted bool) {
 		p.order, p.asked = []string{transcode.SourceName}, p.rungs
 		return
 	}
+	p.rungs = st.cappedRungs(p)
 	ctx, cancel := context.WithTimeout(st.b.ctx, st.b.cfg.TranscodeTimeout)
 	defer cancel()
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
@@ -84,6 +90,10 @@ func (st *Stream) process(p *pending, counted bool) {
 	})
 	<-p.seg.Done()
 	p.asked = p.rungs
+	if err != nil && st.lastFrame(p) {
+		p.drop = true
+		return
+	}
 	if err != nil && len(p.rungs) > 1 {
 		st.noteFailure(p.seg.Seq, err)
 		p.failed = err
@@ -116,6 +126,19 @@ func (st *Stream) process(p *pending, counted bool) {
 	}
 }
 
+// lastFrame says p is the stream's final segment and holds a single video
+// frame: a publisher that stops just after a keyframe leaves one. ffmpeg's
+// fps filter makes no frame from a lone input frame, so the ladder fails
+// it, and publishing it would leave every rung ending on a fallback to the
+// source's picture for one frame. It is dropped instead (one frame, at the
+// very end), and the drop logged.
+func (st *Stream) lastFrame(p *pending) bool {
+	if !st.closing.Load() {
+		return false
+	}
+	return scanVideo(p.seg.Bytes()).frames <= 1
+}
+
 func (st *Stream) noteFailure(seq uint64, err error) {
 	st.mu.Lock()
 	st.stats.transcodeFailures++
@@ -130,6 +153,10 @@ func (st *Stream) publishLoop() {
 	defer st.pubWG.Done()
 	for p := range st.queue {
 		<-p.done
+		if p.drop {
+			st.log.Info("final one-frame segment dropped", "seq", p.seg.Seq)
+			continue
+		}
 		if err := st.publish(p); err != nil {
 			st.setError(fmt.Errorf("publish segment %d: %w", p.seg.Seq, err))
 		}
@@ -190,22 +217,81 @@ func (st *Stream) publish(p *pending) error {
 	return nil
 }
 
-// playlist opens the stream's playback at its first segment, when the
-// source format and the renditions' real codecs are known.
+// playlist opens the stream's playback at its first segment, and
+// afterwards re-declares the renditions whenever a segment carries more
+// than they declared (a source ramping up to its full size, a new SPS).
 func (st *Stream) playlist(p *pending) (*hls.Stream, error) {
+	st.observe(p)
 	st.mu.Lock()
-	h := st.hls
+	h, old, vs := st.hls, st.variants, st.declaredVariants()
 	st.mu.Unlock()
-	if h != nil {
-		return h, nil
+	var err error
+	switch {
+	case h == nil:
+		h, err = st.b.cfg.Store.Open(st.pub.Stream, vs)
+	case !slices.Equal(old, vs):
+		err = h.SetVariants(vs)
+		st.log.Info("renditions re-declared", "seq", p.seg.Seq, "variants", variantSummary(vs))
 	}
-	vs := st.buildVariants(p)
-	h, err := st.b.cfg.Store.Open(st.pub.Stream, vs)
 	if err != nil {
-		return nil, err
+		return h, err
 	}
 	st.mu.Lock()
 	st.hls, st.variants = h, vs
 	st.mu.Unlock()
 	return h, nil
+}
+
+// variantSummary is a short log form: name WxH@fps codecs.
+func variantSummary(vs []hls.Variant) []string {
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, fmt.Sprintf("%s %dx%d@%.3g %s", v.Name, v.Width, v.Height, v.FrameRate, v.Codecs))
+	}
+	return out
+}
+
+// firstRateWait bounds how long the first segment's ladder waits for a
+// measured source bitrate (see cappedRungs).
+const firstRateWait = 1500 * time.Millisecond
+
+// cappedRungs is p's rungs with capBitrates applied at the source's rate.
+// The first segment has no earlier one to measure, so its ladder waits
+// until the received bitrate's first one-second window closes (bounded by
+// firstRateWait and by the segment's end): uncapped, a rung of that
+// segment would spend the profile's full bitrate on a picture the source
+// sent with fewer bits, and the first multivariant playlist would rank it
+// above the source.
+func (st *Stream) cappedRungs(p *pending) []transcode.Profile {
+	if len(p.rungs) <= 1 {
+		return p.rungs
+	}
+	deadline := time.After(firstRateWait)
+	for {
+		st.mu.Lock()
+		rate := sourceRate(p.prev, st.stats.bitrate)
+		st.mu.Unlock()
+		if rate > 0 {
+			return capBitrates(p.rungs, rate, p.src.width, p.src.height)
+		}
+		select {
+		case <-p.seg.Done():
+			return capBitrates(p.rungs, float64(p.seg.Len()*8)/max(p.seg.Duration().Seconds(), 0.001), p.src.width, p.src.height)
+		case <-deadline:
+			return p.rungs
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// sourceRate is what the source spent, in bits/s, over prev, the segment
+// before the one being transcoded (its bytes as cut, audio included), or
+// the received bitrate before there is one.
+func sourceRate(prev *segment.Segment, received float64) float64 {
+	if prev != nil {
+		if d := prev.Duration().Seconds(); d > 0 {
+			return float64(prev.Len()*8) / d
+		}
+	}
+	return received
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/castnet/castnet/internal/ingest/whip"
@@ -13,10 +14,13 @@ import (
 	"github.com/castnet/castnet/internal/transcode"
 )
 
-// Stream states.
+// Stream states: starting until the publisher's first media arrives (its
+// offer is answered, ICE and DTLS may still be under way), live from then,
+// ended once its playlists are closed.
 const (
-	StateLive  = "live"
-	StateEnded = "ended"
+	StateStarting = "starting"
+	StateLive     = "live"
+	StateEnded    = "ended"
 )
 
 // source is what the publisher's latest SPS says.
@@ -37,10 +41,14 @@ type Stream struct {
 	queue  chan *pending
 	pubWG  sync.WaitGroup
 	closed sync.Once
+	// closing is set when Close starts: the open segment is the last.
+	closing atomic.Bool
 
 	mu        sync.Mutex // guards everything below
 	src       source
 	rungs     []transcode.Profile // chosen at the first segment, kept for the session
+	served    map[string]*served  // per rendition: the most it has carried
+	lastSeg   *segment.Segment    // the segment opened before the newest
 	inFlight  int
 	stats     counters
 	endedAt   time.Time
@@ -71,7 +79,7 @@ type counters struct {
 
 func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {
 	st := &Stream{b: b, pub: p, log: b.log.With("stream", p.Stream, "session", p.Session),
-		queue: make(chan *pending, 64), state: StateLive}
+		queue: make(chan *pending, 64), state: StateStarting, served: map[string]*served{}}
 	now := time.Now()
 	st.stats.startedAt, st.stats.rateSince = now, now
 	seg, err := segment.New(segment.Config{
@@ -107,6 +115,7 @@ func (st *Stream) letGoOfSession() {
 		st.transport = st.pub.Stats()
 	}
 	st.pub.Stats, st.pub.RequestKeyframe = nil, nil
+	st.lastSeg = nil // and the last segment's bytes
 }
 
 // WriteAccessUnit feeds one unit to the segmenter, noting the source's
@@ -117,6 +126,10 @@ func (st *Stream) WriteAccessUnit(au media.AccessUnit) {
 		size += len(n)
 	}
 	st.mu.Lock()
+	if st.state == StateStarting {
+		st.state = StateLive
+		st.log.Info("first media from the publisher", "after", time.Since(st.stats.startedAt).Round(time.Millisecond))
+	}
 	st.count(size)
 	if au.Keyframe && len(au.NALUs) > 0 && media.NALUType(au.NALUs[0]) == 7 {
 		st.noteSPS(au.NALUs[0])
@@ -134,6 +147,17 @@ func (st *Stream) count(size int) {
 		st.stats.bitrate = float64(st.stats.rateBytes*8) / d.Seconds()
 		st.stats.rateBytes, st.stats.rateSince = 0, time.Now()
 	}
+}
+
+// bitrateNow is the received bitrate, decaying towards zero when packets
+// stop: the last full window's figure holds for at most two seconds, then
+// the open window's own rate is reported. Called under st.mu.
+func (st *Stream) bitrateNow() float64 {
+	d := time.Since(st.stats.rateSince)
+	if d < 2*time.Second {
+		return st.stats.bitrate
+	}
+	return float64(st.stats.rateBytes*8) / d.Seconds()
 }
 
 func (st *Stream) noteSPS(nalu []byte) {
@@ -163,6 +187,7 @@ func (st *Stream) setError(err error) {
 // published, and the playlists end (EXT-X-ENDLIST).
 func (st *Stream) Close(reason error) {
 	st.closed.Do(func() {
+		st.closing.Store(true)
 		if err := st.seg.Close(); err != nil {
 			st.setError(err)
 		}

@@ -1,12 +1,9 @@
 package broadcaster
 
 import (
-	"bytes"
-	"errors"
-	"io"
+	"math"
+	"slices"
 
-	"github.com/castnet/castnet/internal/media"
-	"github.com/castnet/castnet/internal/mpegts"
 	"github.com/castnet/castnet/internal/playback/hls"
 	"github.com/castnet/castnet/internal/transcode"
 )
@@ -21,35 +18,51 @@ const aacLC = "mp4a.40.2"
 // the audio of segments published as cut.
 const opusCodec = "opus"
 
-// buildVariants describes the renditions for the multivariant playlist from
-// the first segment: the source's real format, and for each rung the codec
-// its first output actually carries.
-func (st *Stream) buildVariants(p *pending) []hls.Variant {
+// observe folds a segment about to be published into what each rendition
+// has served. Only the publish loop calls it, in segment order; the
+// segments are read before st.mu is taken, off the RTP read path's lock.
+func (st *Stream) observe(p *pending) {
+	scans := make(map[string]segmentVideo, len(p.parts))
+	for name, data := range p.parts {
+		scans[name] = scanVideo(data)
+	}
 	st.mu.Lock()
-	rate := st.stats.bitrate
-	st.mu.Unlock()
-	if d := p.seg.Duration().Seconds(); d > 0 {
-		rate = max(rate, float64(len(p.seg.Bytes())*8)/d)
+	defer st.mu.Unlock()
+	for name, v := range scans {
+		if st.served[name] == nil {
+			st.served[name] = &served{}
+		}
+		st.served[name].add(v, p.seg.Duration())
 	}
-	fps := p.src.fps
-	if fps <= 0 {
-		fps = 30
-	}
-	var out []hls.Variant
+}
+
+// declaredVariants (called under st.mu) describes the renditions as served so far: RESOLUTION,
+// CODECS and FRAME-RATE are the most each has carried (see served), so the
+// multivariant playlist grows with a source that ramps up and never
+// promises less than a segment holds. BANDWIDTH is left to playback, which
+// measures every rendition's own segments (RFC 8216's peak segment bit
+// rate). A rung with no segment of its own yet is declared at the size
+// FitSize gives it for the largest source so far.
+func (st *Stream) declaredVariants() []hls.Variant {
+	src := st.servedBy(transcode.SourceName)
+	out := make([]hls.Variant, 0, len(st.rungs))
 	for _, r := range st.rungs {
-		v := hls.Variant{Name: r.Name, FrameRate: float64(r.FPS)}
-		if r.IsSource() {
-			v.Width, v.Height, v.FrameRate = p.src.width, p.src.height, fps
-			v.Bandwidth = int(rate * 1.2) // peak allowance over the measured mean
-			v.Codecs = st.codecs(p.src.codec)
-		} else {
-			v.Width, v.Height = transcode.FitSize(r, p.src.width, p.src.height)
-			v.Bandwidth = r.Bitrate + audioBitrate
-			v.Codecs = st.codecs(videoCodec(p.parts[r.Name]))
+		s := st.servedBy(r.Name)
+		v := hls.Variant{Name: r.Name, Width: s.width, Height: s.height,
+			FrameRate: math.Round(s.fps*1000) / 1000, Codecs: st.codecs(s.codec())}
+		if v.Width == 0 && !r.IsSource() {
+			v.Width, v.Height = transcode.FitSize(r, src.width, src.height)
 		}
 		out = append(out, v)
 	}
 	return out
+}
+
+func (st *Stream) servedBy(name string) served {
+	if s := st.served[name]; s != nil {
+		return *s
+	}
+	return served{}
 }
 
 func (st *Stream) codecs(video string) string {
@@ -65,28 +78,24 @@ func (st *Stream) codecs(video string) string {
 	return video + "," + aacLC
 }
 
-// videoCodec reads the RFC 6381 codec string from the first SPS in an
-// MPEG-TS segment, or "" if there is none.
-func videoCodec(ts []byte) string {
-	if len(ts) == 0 {
-		return ""
+// capBitrates lowers each rung's bitrate to what the source spends per
+// pixel (srcBps over srcW x srcH, measured over the last segment): a rung
+// is made from the source's picture and cannot add detail to it, so
+// spending more would only make a smaller rendition cost more than the
+// source and turn the ladder's order upside down in players, which rank
+// variants by BANDWIDTH. Never below transcode.MinBitrate.
+func capBitrates(rungs []transcode.Profile, srcBps float64, srcW, srcH int) []transcode.Profile {
+	if srcBps <= 0 || srcW <= 0 || srcH <= 0 {
+		return rungs
 	}
-	d := mpegts.NewDemuxer(bytes.NewReader(ts))
-	for range 64 {
-		pes, err := d.Next()
-		if errors.Is(err, io.EOF) || err != nil {
-			return ""
-		}
-		if pes.StreamType != mpegts.StreamTypeH264 {
+	out := slices.Clone(rungs)
+	for i, r := range out {
+		if r.IsSource() {
 			continue
 		}
-		for _, n := range media.SplitAnnexB(pes.Data) {
-			if media.NALUType(n) == 7 {
-				if info, err := media.ParseSPS(n); err == nil {
-					return info.CodecString()
-				}
-			}
-		}
+		w, h := transcode.FitSize(r, srcW, srcH)
+		share := int(srcBps * float64(w*h) / float64(srcW*srcH))
+		out[i].Bitrate = min(r.Bitrate, max(transcode.MinBitrate, share))
 	}
-	return ""
+	return out
 }

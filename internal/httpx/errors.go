@@ -82,21 +82,40 @@ func classOf(err error) (int, error) {
 // Packages wrap a class in their sentinels ("no usable codec: %w" around
 // ErrUnprocessable) and the status line already says "422 unprocessable
 // entity", so the class's text, wherever the wrapping put it (a ": "
-// segment or an errors.Join line), would say the status twice. Join's
-// lines become ": " segments so the reason stays one line.
+// segment of any line), would say the status twice. The reason stays one
+// line: a line whose last segment was the class continues after ": " (an
+// errors.Join inside a wrap), any other line break becomes a space (a
+// tool's stderr).
 func reason(err, class error) string {
-	msg := strings.ReplaceAll(err.Error(), "\n", ": ")
-	if class == nil {
-		return msg
+	var b strings.Builder
+	sep := ""
+	for _, l := range strings.Split(err.Error(), "\n") {
+		kept, cut := dropSegment(l, class)
+		if kept != "" {
+			b.WriteString(sep + kept)
+			sep = " "
+		}
+		if cut && b.Len() > 0 {
+			sep = ": "
+		}
 	}
-	parts := strings.Split(msg, ": ")
-	kept := parts[:0]
+	return b.String()
+}
+
+// dropSegment removes the ": " segments of line equal to class's text, and
+// says whether the last one was.
+func dropSegment(line string, class error) (string, bool) {
+	if class == nil {
+		return line, false
+	}
+	parts := strings.Split(line, ": ")
+	kept := make([]string, 0, len(parts))
 	for _, p := range parts {
 		if p != class.Error() {
 			kept = append(kept, p)
 		}
 	}
-	return strings.Join(kept, ": ")
+	return strings.Join(kept, ": "), parts[len(parts)-1] == class.Error()
 }
 
 // retryAfterError asks the client to come back later (RFC 9110 §10.2.3).

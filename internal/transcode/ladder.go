@@ -27,12 +27,30 @@ func Ladder(profiles []Profile, srcW, srcH int) []Profile {
 	return append(out, rungs...)
 }
 
+// SessionLadder picks a session's renditions once, from the source's first
+// size, so that they never change while viewers play them: every profile
+// shorter than the source or than the tallest profile, whichever is taller.
+// A publisher that starts small and ramps up (a browser does, as its
+// bandwidth estimate grows) thus still gets every rung below the top one,
+// which the source rendition covers; while the source is smaller than a
+// rung, FitSize keeps that rung at the source's size, never upscaled.
+func SessionLadder(profiles []Profile, srcW, srcH int) []Profile {
+	top := 0
+	for _, p := range profiles {
+		if !p.IsSource() {
+			top = max(top, p.Height)
+		}
+	}
+	return Ladder(profiles, srcW, max(srcH, top))
+}
+
 // FitSize returns the output size of p for a srcW x srcH source: the largest
 // size inside p's Width x Height box with the source's aspect ratio, both
-// sides even (4:2:0) and at least 2. The caller learns the exact size, for
-// the HLS RESOLUTION attribute (RFC 8216 section 4.3.4.2), without probing
-// the output. The source profile keeps the source size; with an unknown
-// source size the box itself is returned.
+// sides even (4:2:0) and at least 2, and never larger than the source
+// (upscaling spends bits without adding detail). The caller learns the exact
+// size, for the HLS RESOLUTION attribute (RFC 8216 section 4.3.4.2),
+// without probing the output. The source profile keeps the source size;
+// with an unknown source size the box itself is returned.
 func FitSize(p Profile, srcW, srcH int) (w, h int) {
 	if p.IsSource() {
 		return srcW, srcH
@@ -40,12 +58,21 @@ func FitSize(p Profile, srcW, srcH int) (w, h int) {
 	if srcW <= 0 || srcH <= 0 {
 		return p.Width, p.Height
 	}
-	// Compare the aspect ratios in integers: p.W/p.H <= srcW/srcH means the
-	// width is the binding side.
-	if int64(p.Width)*int64(srcH) <= int64(p.Height)*int64(srcW) {
-		return p.Width, evenAtLeast2(float64(p.Width) * float64(srcH) / float64(srcW))
+	w, h = fitBox(p.Width, p.Height, srcW, srcH)
+	if srcW <= w && srcH <= h {
+		return max(2, srcW&^1), max(2, srcH&^1)
 	}
-	return evenAtLeast2(float64(p.Height) * float64(srcW) / float64(srcH)), p.Height
+	return w, h
+}
+
+// fitBox is the largest even size inside bw x bh with the aspect of sw x sh.
+func fitBox(bw, bh, sw, sh int) (w, h int) {
+	// Compare the aspect ratios in integers: bw/bh <= sw/sh means the
+	// width is the binding side.
+	if int64(bw)*int64(sh) <= int64(bh)*int64(sw) {
+		return bw, evenAtLeast2(float64(bw) * float64(sh) / float64(sw))
+	}
+	return evenAtLeast2(float64(bh) * float64(sw) / float64(sh)), bh
 }
 
 // evenAtLeast2 rounds x to the nearest even integer, never below 2. Since the

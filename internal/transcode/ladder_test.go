@@ -62,6 +62,26 @@ func TestLadderDoesNotReorderItsInput(t *testing.T) {
 	}
 }
 
+func TestSessionLadder(t *testing.T) {
+	tests := []struct {
+		name       string
+		srcW, srcH int
+		want       []string
+	}{
+		{name: "a browser starting at 360p gets every rung below the top", srcW: 640, srcH: 360, want: []string{"source", "480p", "360p"}},
+		{name: "a 720p source as before", srcW: 1280, srcH: 720, want: []string{"source", "480p", "360p"}},
+		{name: "a 1080p source keeps the top rung", srcW: 1920, srcH: 1080, want: []string{"source", "720p", "480p", "360p"}},
+		{name: "an unknown size gets every rung below the top", want: []string{"source", "480p", "360p"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := names(SessionLadder(DefaultLadder(), tt.srcW, tt.srcH)); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("SessionLadder(%dx%d) = %q, want %q", tt.srcW, tt.srcH, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFitSize(t *testing.T) {
 	p720, p480, p360 := DefaultLadder()[0], DefaultLadder()[1], DefaultLadder()[2]
 	tests := []struct {
@@ -82,6 +102,10 @@ func TestFitSize(t *testing.T) {
 		{name: "extreme aspect never goes below 2", p: p360, srcW: 7680, srcH: 2, wantW: 640, wantH: 2},
 		{name: "the source profile keeps the source size", p: SourceProfile(), srcW: 1279, srcH: 719, wantW: 1279, wantH: 719},
 		{name: "an unknown source size gives the box", p: p480, srcW: 0, srcH: 0, wantW: 854, wantH: 480},
+		{name: "a smaller source is never upscaled", p: p480, srcW: 640, srcH: 360, wantW: 640, wantH: 360},
+		{name: "a source equal to the box keeps its size", p: p360, srcW: 640, srcH: 360, wantW: 640, wantH: 360},
+		{name: "a small odd source rounds down to even", p: p720, srcW: 321, srcH: 181, wantW: 320, wantH: 180},
+		{name: "a tiny source stays at least 2", p: p360, srcW: 1, srcH: 1, wantW: 2, wantH: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,8 +135,11 @@ func FuzzFitSize(f *testing.F) {
 		if w > bw || h > bh {
 			t.Fatalf("FitSize = %dx%d outside the %dx%d box", w, h, bw, bh)
 		}
-		if w != bw && h != bh {
-			t.Fatalf("FitSize = %dx%d touches neither side of the %dx%d box", w, h, bw, bh)
+		if w > max(2, sw) || h > max(2, sh) {
+			t.Fatalf("FitSize(%dx%d box, %dx%d) = %dx%d upscales", bw, bh, sw, sh, w, h)
+		}
+		if w != bw && h != bh && w < sw&^1 && h < sh&^1 {
+			t.Fatalf("FitSize = %dx%d touches neither the %dx%d box nor the %dx%d source", w, h, bw, bh, sw, sh)
 		}
 		// Rounding to even moves a side by at most 1 (2 at the floor of 2).
 		if d := abs(w*sh - h*sw); d > 2*max(sw, sh) {

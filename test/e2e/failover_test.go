@@ -23,7 +23,7 @@ func TestFailoverViewersNeverSee(t *testing.T) {
 	o1, cmd1, log1 := startOrchestrator(t)
 	o2, cmd2, log2 := startOrchestrator(t, "-transcode", "remote", "-secret", "s3cret")
 	startTranscoder(t, o2, "s3cret", 2)
-	b := startRole(t, "broadcaster", "-orchestrators", o1+","+o2, "-profiles", "testdata/small-ladder.json")
+	b := startRole(t, "broadcaster", "-orchestrators", o1+","+o2)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	done := make(chan string, 1)
@@ -58,7 +58,7 @@ func TestFailoverViewersNeverSee(t *testing.T) {
 		t.Fatalf("published %d of %d segments:\n%s", st.Published, st.Segments, out)
 	}
 	dir := filepath.Join(b.Data, "hls", "fo")
-	for _, r := range []string{"source", "240p", "160p"} {
+	for _, r := range defaultRungs {
 		text, err := os.ReadFile(filepath.Join(dir, r, "index.m3u8"))
 		if err != nil {
 			t.Fatal(err)
@@ -109,7 +109,7 @@ func TestTranscoderKilledMidSegment(t *testing.T) {
 	o, _, ologs := startOrchestrator(t, "-transcode", "remote", "-secret", "s3cret")
 	t1, cmd1, _ := startTranscoder(t, o, "s3cret", 2)
 	t2, cmd2, _ := startTranscoder(t, o, "s3cret", 2)
-	b := startRole(t, "broadcaster", "-orchestrators", o, "-profiles", "testdata/small-ladder.json")
+	b := startRole(t, "broadcaster", "-orchestrators", o)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	done := make(chan string, 1)

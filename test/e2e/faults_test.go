@@ -24,7 +24,7 @@ func TestFaultyOrchestratorIsRoutedAround(t *testing.T) {
 			// Enough slots that the segments moved off the bad node at
 			// once are not refused for capacity.
 			good, _, _ := startOrchestrator(t, "-capacity", "4")
-			b := startRole(t, "broadcaster", "-orchestrators", bad+","+good, "-profiles", "testdata/small-ladder.json")
+			b := startRole(t, "broadcaster", "-orchestrators", bad+","+good)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			out, err := publish(ctx, "-test-pattern", "-width", "640", "-height", "360", "-bitrate", "800000",
@@ -47,7 +47,7 @@ func TestFaultyOrchestratorIsRoutedAround(t *testing.T) {
 				t.Errorf("the faulty node was not what failed: %+v", nodes)
 			}
 			dir := filepath.Join(b.Data, "hls", fault)
-			for _, r := range []string{"source", "240p", "160p"} {
+			for _, r := range defaultRungs {
 				text, err := os.ReadFile(filepath.Join(dir, r, "index.m3u8"))
 				if err != nil {
 					t.Fatal(err)

@@ -198,7 +198,7 @@ func TestWalletPublish(t *testing.T) {
 	if err := os.WriteFile(list, []byte("# e2e\n"+allowed.address.Hex()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, "-require-permit", "-publishers", list, "-profiles", "testdata/small-ladder.json")
+	n := startNode(t, "-require-permit", "-publishers", list)
 	var info permitInfo
 	if err := json.Unmarshal([]byte(get(t, n.URL+"/api/eip712")), &info); err != nil {
 		t.Fatalf("GET /api/eip712: %v", err)

@@ -94,9 +94,9 @@
     else if (info.state === 'ended') setState('ended', segments ? 'Ended — playing the recording' : 'Ended');
     else setState('waiting', WAITING_TEXT);
     notice(info.last_error ? 'Server reports: ' + info.last_error : '');
-    // The same name going live again after it ended is a new broadcast:
-    // start over from its fresh playlist.
-    if (prev && prev.state === 'ended' && info.state === 'live' && w.attached) detach();
+    // The same name starting again after it ended is a new broadcast:
+    // start over from its fresh playlist once it has one.
+    if (prev && prev.state === 'ended' && info.state !== 'ended' && w.attached) detach();
     const playable = info.state === 'live' || segments > 0;
     if (!w.attached) {
       if (playable) attach();

@@ -147,7 +147,7 @@ func (ss *session) negotiate(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	return ss.pc.LocalDescription().SDP, nil
+	return ss.srv.cfg.RTC.Answer(ss.pc.LocalDescription().SDP), nil
 }
 
 // goWatch ends the session if the publisher does not connect in time, or

@@ -2,7 +2,6 @@ package hls
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -128,12 +127,16 @@ type streamInf struct {
 }
 
 // renderMultivariant writes the multivariant playlist (RFC 8216 §4.3.4).
-// Order: the source first, then the rest by BANDWIDTH, highest first.
-// Players start on the first variant listed (hls.js and AVPlayer both do
-// before they have a bandwidth estimate); the source is the one rendition
-// that holds every segment of the session in its own encoding, so starting
-// there never meets a fallback discontinuity, and it keeps playing when
-// transcoding is down. Adaptive switching then steps down as needed.
+// Order: the source first, then the rest as the caller lists them (the
+// broadcaster lists its ladder tallest first). Players start on the first
+// variant listed (hls.js and AVPlayer both do before they have a bandwidth
+// estimate); the source is the one rendition that holds every segment of
+// the session in its own encoding, so starting there never meets a
+// fallback discontinuity, and it keeps playing when transcoding is down.
+// The rest follow the ladder rather than their measured BANDWIDTH: two
+// rungs serving the same picture (a source below both, see
+// transcode.FitSize) would otherwise swap places on encoder noise.
+// Adaptive switching then steps down as needed.
 func renderMultivariant(infs []streamInf, source string) []byte {
 	infs = slices.Clone(infs)
 	slices.SortStableFunc(infs, func(a, b streamInf) int {
@@ -143,7 +146,7 @@ func renderMultivariant(infs []streamInf, source string) []byte {
 			}
 			return 1
 		}
-		return cmp.Or(cmp.Compare(b.Peak, a.Peak), strings.Compare(a.Name, b.Name))
+		return 0 // the caller's order: the ladder's, tallest first
 	})
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n", playlistVersion)

@@ -197,8 +197,8 @@ func TestMultivariantOrderAndAttributes(t *testing.T) {
 	got := string(renderMultivariant(infs, "source"))
 	want := "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n" +
 		"#EXT-X-STREAM-INF:BANDWIDTH=100,AVERAGE-BANDWIDTH=90,RESOLUTION=1920x1080,FRAME-RATE=59.940\nsource/index.m3u8\n" +
-		"#EXT-X-STREAM-INF:BANDWIDTH=3000000,CODECS=\"avc1.640028\"\nhigh/index.m3u8\n" +
-		"#EXT-X-STREAM-INF:BANDWIDTH=300000\nlow/index.m3u8\n"
+		"#EXT-X-STREAM-INF:BANDWIDTH=300000\nlow/index.m3u8\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=3000000,CODECS=\"avc1.640028\"\nhigh/index.m3u8\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

@@ -109,3 +109,17 @@ func (st *Stream) bitrates(name string, declared int) (peak, avg int) {
 	avg = int(math.Ceil(float64(rs.bytes*8) / rs.dur.Seconds()))
 	return max(declared, int(math.Ceil(rs.peak)), avg), avg
 }
+
+// Advertised returns the variants as the multivariant playlist declares
+// them now, with BANDWIDTH (see streamInfs) as Bandwidth.
+func (st *Stream) Advertised() []Variant {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	infs := st.streamInfs()
+	out := make([]Variant, len(infs))
+	for i, in := range infs {
+		out[i] = in.Variant
+		out[i].Bandwidth = in.Peak
+	}
+	return out
+}
