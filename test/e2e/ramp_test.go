@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
@@ -90,6 +93,33 @@ func BenchmarkBrowserRamp(b *testing.B) {
 	b.Run("bare-pion", func(b *testing.B) {
 		rampRuns(b, func() string { return bareWHIP(b) })
 	})
+	// A peer a user might pick instead, when built beside castnet (see
+	// BENCHMARKS.md): CASTNET_PEER_MEDIAMTX is its binary and
+	// CASTNET_PEER_MEDIAMTX_CONFIG a configuration serving WHIP on
+	// 127.0.0.1:8889 and media on loopback only.
+	if bin := os.Getenv("CASTNET_PEER_MEDIAMTX"); bin != "" {
+		b.Run("mediamtx", func(b *testing.B) {
+			rampRuns(b, func() string { return startMediaMTX(b, bin, os.Getenv("CASTNET_PEER_MEDIAMTX_CONFIG")) })
+		})
+	}
+}
+
+// startMediaMTX runs the peer for one measurement and returns its WHIP URL.
+func startMediaMTX(b *testing.B, bin, config string) string {
+	b.Helper()
+	cmd := exec.Command(bin, config)
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("mediamtx: %v", err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if c, err := net.Dial("tcp", "127.0.0.1:8889"); err == nil {
+			c.Close()
+			return "http://127.0.0.1:8889/ramp/whip"
+		}
+	}
+	b.Fatal("mediamtx did not listen on 127.0.0.1:8889")
+	return ""
 }
 
 // rampRuns publishes b.N times, each to a fresh endpoint from whip.
