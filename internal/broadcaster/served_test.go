@@ -70,12 +70,7 @@ func TestCapBitratesFollowsTheSource(t *testing.T) {
 // the first access unit makes it so.
 func TestStateIsStartingUntilFirstMedia(t *testing.T) {
 	h := newPipeline(t, &fakeTranscoder{fn: echo})
-	sink, err := h.b.StartStream(context.Background(), whip.Publish{Stream: "st", Session: "s1",
-		Video: media.CodecH264, RequestKeyframe: func() {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close(nil)
+	sink := startSink(t, h, "st")
 	if in, _ := h.b.Stream("st"); in.State != StateStarting {
 		t.Fatalf("before any media: state %q, want %q", in.State, StateStarting)
 	}
@@ -90,12 +85,7 @@ func TestStateIsStartingUntilFirstMedia(t *testing.T) {
 // the last figure once media stops.
 func TestBitrateDecaysWhenPacketsStop(t *testing.T) {
 	h := newPipeline(t, &fakeTranscoder{fn: echo})
-	sink, err := h.b.StartStream(context.Background(), whip.Publish{Stream: "quiet", Session: "s1",
-		Video: media.CodecH264, RequestKeyframe: func() {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close(nil)
+	sink := startSink(t, h, "quiet")
 	units := mpegtstest.EncodeH264(t, mpegtstest.H264{Seconds: 1.2, FPS: 30})
 	for _, au := range units {
 		sink.WriteAccessUnit(au)
@@ -110,4 +100,17 @@ func TestBitrateDecaysWhenPacketsStop(t *testing.T) {
 	if after.Bitrate >= before.Bitrate/2 {
 		t.Errorf("bitrate %d b/s 3 s after the last packet, was %d while sending", after.Bitrate, before.Bitrate)
 	}
+}
+
+// startSink starts a stream as an answered WHIP offer would, and ends it
+// when the test does.
+func startSink(t *testing.T, h *pipelineHarness, name string) whip.Sink {
+	t.Helper()
+	sink, err := h.b.StartStream(context.Background(), whip.Publish{Stream: name, Session: "s1",
+		Video: media.CodecH264, RequestKeyframe: func() {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close(nil) })
+	return sink
 }

@@ -94,7 +94,7 @@ func ffprobe(t *testing.T, path string) probe {
 // send variable frame rates, and ffmpeg's default 1/fps encoder time base
 // for the null muxer would round two frames closer than 1/fps onto one tick
 // and report a muxing error that is not in the segment.
-func decodes(t *testing.T, path string) {
+func decodes(t testing.TB, path string) {
 	t.Helper()
 	out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-fps_mode", "passthrough", "-enc_time_base:v", "-1", "-f", "null", "-").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
