@@ -94,7 +94,8 @@ func startNode(t testing.TB, extra ...string) *node {
 func startRole(t testing.TB, role string, extra ...string) *node {
 	t.Helper()
 	n := &node{t: t, Data: t.TempDir(), logs: &logBuffer{}}
-	args := append([]string{role, "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-data", n.Data}, extra...)
+	// -webrtc-udp as make run has it (local:), on a free port.
+	args := append([]string{role, "-http", "127.0.0.1:0", "-webrtc-udp", "local:0", "-data", n.Data}, extra...)
 	n.start(exec.Command(binary, args...))
 	return n
 }
