@@ -76,7 +76,7 @@ func notFound(w http.ResponseWriter) {
 // serveView is what the handler needs to know of a session, read under its
 // lock.
 type serveView struct {
-	dir         string
+	name        string // the stream's directory, relative to Config.Dir
 	ended       bool
 	firstUnique uint64
 	known       bool // the rendition asked for belongs to the session
@@ -93,7 +93,7 @@ func (s *Store) view(stream, rendition string) (serveView, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	_, known := st.stats[rendition]
-	return serveView{dir: st.dir, ended: st.state != stateLive, firstUnique: st.firstUnique, known: known}, nil
+	return serveView{name: st.name, ended: st.state != stateLive, firstUnique: st.firstUnique, known: known}, nil
 }
 
 func (s *Store) serveMultivariant(w http.ResponseWriter, r *http.Request) error {
@@ -101,7 +101,7 @@ func (s *Store) serveMultivariant(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return serveFile(w, r, filepath.Join(v.dir, playlistFile), playlistType, s.playlistCache(v.ended))
+	return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, playlistFile), playlistType, s.playlistCache(v.ended))
 }
 
 func (s *Store) serveRendition(w http.ResponseWriter, r *http.Request) error {
@@ -117,7 +117,7 @@ func (s *Store) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: rendition %q", ErrNotFound, rendition)
 	}
 	if file == playlistFile {
-		return serveFile(w, r, filepath.Join(v.dir, rendition, file), playlistType, s.playlistCache(v.ended))
+		return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, rendition, file), playlistType, s.playlistCache(v.ended))
 	}
 	seq, ok := parseSegmentFile(file)
 	if !ok {
@@ -127,7 +127,7 @@ func (s *Store) serveRendition(w http.ResponseWriter, r *http.Request) error {
 	if seq >= v.firstUnique {
 		cache = maxAge(s.cfg.SegmentMaxAge)
 	}
-	return serveFile(w, r, filepath.Join(v.dir, rendition, file), segmentType, cache)
+	return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, rendition, file), segmentType, cache)
 }
 
 // serveArchive serves a session moved aside by Open. It never changes
@@ -137,10 +137,10 @@ func (s *Store) serveArchive(w http.ResponseWriter, r *http.Request) error {
 	if !validStreamName(stream) || !validStreamName(session) {
 		return ErrNotFound
 	}
-	dir := filepath.Join(s.cfg.ArchiveDir, stream, session)
+	dir := filepath.Join(stream, session)
 	rendition, file := r.PathValue("rendition"), r.PathValue("file")
 	if rendition == "" {
-		return serveFile(w, r, filepath.Join(dir, playlistFile), playlistType, maxAge(s.cfg.SegmentMaxAge))
+		return serveFile(w, r, s.cfg.ArchiveDir, filepath.Join(dir, playlistFile), playlistType, maxAge(s.cfg.SegmentMaxAge))
 	}
 	if !validRenditionName(rendition) {
 		return ErrNotFound
@@ -152,7 +152,7 @@ func (s *Store) serveArchive(w http.ResponseWriter, r *http.Request) error {
 		}
 		ctype = segmentType
 	}
-	return serveFile(w, r, filepath.Join(dir, rendition, file), ctype, maxAge(s.cfg.SegmentMaxAge))
+	return serveFile(w, r, s.cfg.ArchiveDir, filepath.Join(dir, rendition, file), ctype, maxAge(s.cfg.SegmentMaxAge))
 }
 
 func (s *Store) playlistCache(ended bool) string {
@@ -166,13 +166,20 @@ func maxAge(d time.Duration) string {
 	return "public, max-age=" + strconv.FormatInt(int64(d/time.Second), 10)
 }
 
-// serveFile sends a regular file with its type and caching policy;
-// http.ServeContent adds Last-Modified, conditional requests, ranges and
-// HEAD.
-func serveFile(w http.ResponseWriter, r *http.Request, name, ctype, cache string) error {
-	f, err := os.Open(name)
+// serveFile sends the regular file name, relative to base, with its type
+// and caching policy; http.ServeContent adds Last-Modified, conditional
+// requests, ranges and HEAD. The file is opened through an os.Root at
+// base, so no symlink or ".." leads outside it (custody reads the same
+// tree the same way).
+func serveFile(w http.ResponseWriter, r *http.Request, base, name, ctype, cache string) error {
+	root, err := os.OpenRoot(base)
 	if err != nil {
 		return err
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
