@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/castnet/castnet/internal/config"
@@ -75,7 +76,7 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "\nTo change resolution mid-stream as a browser does under congestion:\n"+
 			"  castnet publish -test-pattern -sizes 1280x720,640x360 -switch-every 4s WHIP_URL")
 	}
-	fs.StringVar(&cfg.Token, "token", "", "bearer token for the WHIP endpoint")
+	fs.StringVar(&cfg.Token, "token", "", "bearer token for the WHIP endpoint (default: $"+config.PublishTokenEnv+", which ps does not show)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: end of file, or until Ctrl-C for -test-pattern)")
 	fs.BoolVar(&cfg.TestPattern, "test-pattern", false, "publish a generated test pattern and tone instead of a file")
 	fs.IntVar(&cfg.Width, "width", 1280, "test pattern width")
@@ -95,6 +96,9 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		}
 		return errUsage
+	}
+	if cfg.Token == "" {
+		cfg.Token = os.Getenv(config.PublishTokenEnv)
 	}
 	if err := sizeFlags(fs, *sizes, &cfg); err != nil {
 		return err

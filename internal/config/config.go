@@ -118,7 +118,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.DataDir, "data", "./castnet-data", "directory for segments and playlists (kept after streams end)")
 	fs.DurationVar(&d.Segment, "segment", 2*time.Second, "target segment duration")
 	fs.StringVar(&d.ProfilesFile, "profiles", "", "JSON file with the transcoding ladder (list of {name,width,height,bitrate,fps,gop})")
-	fs.StringVar(&d.PublishToken, "publish-token", "", "require this bearer token to publish")
+	token := addSecretFlag(fs, &d.PublishToken, "publish-token", PublishTokenEnv, "require this bearer token to publish")
 	fs.IntVar(&d.MaxStreams, "max-streams", 8, "most streams live at once (0: no limit)")
 	fs.StringVar(&d.WebRTCUDP, "webrtc-udp", "local:8189", "the single UDP address all WebRTC media uses: local:PORT is every address of this machine, answering this machine only; use :8189 to accept other machines")
 	fs.Var(&natIPs, "nat-ip", "public IP to advertise in ICE candidates when behind NAT (repeatable)")
@@ -138,6 +138,9 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 		fs.StringVar(&price, "price", "0", "price per output pixel, in wei, dev's orchestrator charges (paid with tickets from the broadcaster's ledger deposit)")
 	}
 	if err := fs.Parse(args); err != nil {
+		return Dev{}, err
+	}
+	if err := token.resolve(); err != nil {
 		return Dev{}, err
 	}
 	if price != "" {

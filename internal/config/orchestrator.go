@@ -42,7 +42,7 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs := flag.NewFlagSet("castnet orchestrator", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.HTTPAddr, "http", "127.0.0.1:9935", "HTTP address for segments (POST /v1/transcode), transcoders and /api/info")
-	fs.StringVar(&o.Secret, "secret", "", "shared secret transcoders must present (required with -transcode remote)")
+	secret := addSecretFlag(fs, &o.Secret, "secret", SecretEnv, "shared secret transcoders must present (required with -transcode remote)")
 	fs.StringVar(&o.Transcode, "transcode", "local", "local: run ffmpeg here; remote: dispatch to registered `castnet transcoder` nodes")
 	fs.IntVar(&o.Capacity, "capacity", 2, "segments transcoded at once (with -transcode local)")
 	fs.Int64Var(&o.PricePerPixel, "price", 0, "price per output pixel, in wei")
@@ -55,6 +55,9 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.Int64Var(&o.ChainID, "chain-id", 0, "EIP-712 chainId for receipts (default: none)")
 	faceValue := fs.String("face-value", "", "what a winning ticket pays, in wei (default: 1e15, or 100 tickets' worth if more)")
 	if err := fs.Parse(args); err != nil {
+		return Orchestrator{}, err
+	}
+	if err := secret.resolve(); err != nil {
 		return Orchestrator{}, err
 	}
 	if *faceValue != "" {

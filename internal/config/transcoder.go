@@ -39,7 +39,7 @@ func ParseTranscoder(args []string, out io.Writer) (Transcoder, error) {
 	fs := flag.NewFlagSet("castnet transcoder", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&t.Orchestrator, "orchestrator", "", "orchestrator URL to register with, e.g. http://127.0.0.1:9935 (required)")
-	fs.StringVar(&t.Secret, "secret", "", "the orchestrator's transcoder secret (required)")
+	secret := addSecretFlag(fs, &t.Secret, "secret", SecretEnv, "the orchestrator's transcoder secret (required)")
 	fs.IntVar(&t.Capacity, "capacity", 1, "segments transcoded at once")
 	fs.StringVar(&t.Name, "name", "", "name shown in the orchestrator's logs and API (default: host name)")
 	fs.StringVar(&nvidia, "nvidia", "", "comma-separated NVIDIA GPU indices to encode on with NVENC, e.g. 0,1 (default: libx264 on the CPU)")
@@ -49,6 +49,9 @@ func ParseTranscoder(args []string, out io.Writer) (Transcoder, error) {
 	addIdentityFlags(fs, &t.Identity)
 	fs.Int64Var(&t.ChainID, "chain-id", 0, "EIP-712 chainId for signed results (default: none)")
 	if err := fs.Parse(args); err != nil {
+		return Transcoder{}, err
+	}
+	if err := secret.resolve(); err != nil {
 		return Transcoder{}, err
 	}
 	if fs.NArg() > 0 {
