@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/castnet/castnet/internal/names"
 )
 
 // node returns the path of node, skipping the test where it is missing.
@@ -499,5 +501,21 @@ func TestWalletErrors(t *testing.T) {
 	}
 	if string(other[1]) != `"0x8ba1…BA72"` {
 		t.Errorf("shortAddress = %s", other[1])
+	}
+}
+
+// streamNameRE is the stream name syntax of the names package, which the
+// pages' JavaScript must share.
+var streamNameRE = regexp.MustCompile(names.StreamPattern)
+
+// TestPagesUseTheOneStreamNamePattern: common.js writes the pattern out
+// (the pages have no Go); it must be the names package's.
+func TestPagesUseTheOneStreamNamePattern(t *testing.T) {
+	js, err := staticFS.ReadFile("static/common.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "const STREAM_NAME_RE = /" + names.StreamPattern + "/;"; !strings.Contains(string(js), want) {
+		t.Errorf("common.js does not say %s", want)
 	}
 }

@@ -14,8 +14,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
+
+	"github.com/castnet/castnet/internal/names"
 )
 
 // The pages are templates so that asset URLs carry a content hash (cache
@@ -39,10 +40,6 @@ var ErrBadAssets = errors.New("web: bad embedded assets")
 // copies node_modules/hls.js/dist/hls.min.js there; when it is missing the
 // watch page falls back to the browser's native HLS.
 const HLSJSPath = "vendor/hls.min.js"
-
-// streamNameRE is the stream name syntax shared with the pages' JavaScript
-// (common.js) and the WHIP endpoint.
-var streamNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Config configures Handler.
 type Config struct {
@@ -135,7 +132,7 @@ func (s *site) renderPages(pages fs.FS) error {
 // serveWatch serves the watch page for syntactically valid stream names only;
 // whether the stream exists is the page's business (it polls the API).
 func (s *site) serveWatch(w http.ResponseWriter, r *http.Request) {
-	if !streamNameRE.MatchString(r.PathValue("stream")) {
+	if !names.Stream(r.PathValue("stream")) {
 		http.Error(w, "404 not found: invalid stream name", http.StatusNotFound)
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	valid "github.com/castnet/castnet/internal/names"
 )
 
 // Limits a profile must respect. Dimensions are even because 4:2:0 chroma is
@@ -20,7 +22,7 @@ const (
 	MinFPS        = 1
 	MaxFPS        = 120
 	MaxGOPSeconds = 60
-	MaxNameLength = 64
+	MaxNameLength = valid.MaxRendition // a name becomes an HLS rendition directory
 )
 
 // SourceName is the reserved name of the passthrough rendition.
@@ -84,10 +86,8 @@ func validateName(name string) error {
 	case len(name) > MaxNameLength:
 		return fmt.Errorf("name is longer than %d characters", MaxNameLength)
 	}
-	for _, c := range []byte(name) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Errorf("name %q may contain only a-z, 0-9, '_' and '-' (it becomes a directory name)", name)
-		}
+	if !valid.Rendition(name) {
+		return fmt.Errorf("name %q may contain only a-z, 0-9, '_' and '-' (it becomes a directory name)", name)
 	}
 	return nil
 }

@@ -69,7 +69,10 @@ func TestParseProfiles(t *testing.T) {
 		{name: "rejects path separators in names", json: `[{"name":"../etc","width":640,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "may contain only"},
 		{name: "rejects spaces in names", json: `[{"name":"a b","width":640,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "may contain only"},
 		{name: "rejects the reserved source name", json: `[{"name":"source","width":640,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "reserved"},
-		{name: "rejects long names", json: `[{"name":"` + strings.Repeat("a", 65) + `","width":640,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "longer than 64"},
+		{name: "rejects long names", json: `[{"name":"` + strings.Repeat("a", 65) + `","width":640,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "longer than 32"},
+		// 33 to 64 characters once passed here and then failed every
+		// segment in hls, whose limit is 32 (issue 11).
+		{name: "rejects names HLS cannot store", json: `[{"name":"` + strings.Repeat("a", 33) + `","width":640,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "longer than 32"},
 		{name: "rejects duplicate names", json: `[` + ok720 + `,` + ok720 + `]`, wantErr: "name already used by profile 0"},
 		{name: "rejects odd widths", json: `[{"name":"a","width":641,"height":360,"bitrate":700000,"fps":30}]`, wantErr: "width 641 must be even"},
 		{name: "rejects odd heights", json: `[{"name":"a","width":640,"height":361,"bitrate":700000,"fps":30}]`, wantErr: "height 361 must be even"},

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/castnet/castnet/internal/names"
 )
 
 // Content types of the custody files.
@@ -82,19 +84,8 @@ func custodyPath(p string) (stream, name, ctype string, ok bool) {
 	return "", "", "", false
 }
 
-// validStream accepts a stream name: [A-Za-z0-9_-]{1,64}.
-func validStream(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validStream accepts a stream name (names.Stream).
+func validStream(s string) bool { return names.Stream(s) }
 
 // validSegmentFile accepts "{seq}.ts" with seq in canonical decimal.
 func validSegmentFile(s string) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/castnet/castnet/internal/names"
 	"github.com/castnet/castnet/internal/sign"
 )
 
@@ -168,7 +169,7 @@ func parseEntry(line []byte) (Entry, error) {
 		e.Source = *j.Source
 		for i, r := range j.Renditions {
 			if !validRendition(r.Name) {
-				return Entry{}, fmt.Errorf("rendition %d: name %q is not [a-z0-9_-]{1,64}", i, truncateText(r.Name, 70))
+				return Entry{}, fmt.Errorf("rendition %d: name %q is not [a-z0-9_-]{1,32}", i, truncateText(r.Name, 70))
 			}
 			if err := checkPath(r.File); err != nil {
 				return Entry{}, fmt.Errorf("rendition %s: %w", r.Name, err)
@@ -253,19 +254,8 @@ func parseChainID(v json.RawMessage) (*big.Int, error) {
 	return id, nil
 }
 
-// validRendition accepts a rendition name: [a-z0-9_-]{1,64}.
-func validRendition(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validRendition accepts a rendition name (names.Rendition).
+func validRendition(s string) bool { return names.Rendition(s) }
 
 // truncateText shortens s to n bytes for an error message.
 func truncateText(s string, n int) string {

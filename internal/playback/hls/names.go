@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/castnet/castnet/internal/names"
 )
 
 // Sentinel errors; callers test them with errors.Is.
@@ -38,28 +40,11 @@ var (
 	ErrConfig = errors.New("hls: bad config")
 )
 
-// validStreamName accepts [A-Za-z0-9_-]{1,64}. The alphabet has no '.', '/'
-// or '\', so a valid name can never climb out of its directory.
-func validStreamName(s string) bool { return validName(s, 64, true) }
+// validStreamName and validRenditionName are the names package's, the one
+// definition every part of castnet uses.
+func validStreamName(s string) bool { return names.Stream(s) }
 
-// validRenditionName accepts [a-z0-9_-]{1,32}.
-func validRenditionName(s string) bool { return validName(s, 32, false) }
-
-func validName(s string, maxLen int, upper bool) bool {
-	if len(s) == 0 || len(s) > maxLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
-		case upper && c >= 'A' && c <= 'Z':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validRenditionName(s string) bool { return names.Rendition(s) }
 
 // parseSegmentFile turns "{seq}.ts" into seq. Only the canonical decimal
 // form is accepted ("007.ts" is not "7.ts"), so each segment has one URL.
