@@ -95,11 +95,15 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	}
 	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, SourceOnly: cfg.SourceOnly,
 		Profiles: cfg.Profiles, Store: d.Store, Segment: cfg.Segment, Logger: log,
+		KeepEnded: cfg.API.KeepEnded, EndedTTL: cfg.API.EndedTTL, AdminToken: cfg.API.AdminToken,
 		Custody: func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
 	}); err != nil {
 		return nil, err
 	}
 	d.closers.add(d.Broadcaster.Close)
+	if cfg.API.AdminToken != "" {
+		log.Info("API admin token set: /api/streams shows WHIP session ids and publisher addresses to requests that carry it")
+	}
 	if d.WHIP, err = whip.New(whip.Config{RTC: d.RTC, Starter: d.Broadcaster, Token: cfg.PublishToken,
 		Admitter: d.Trust, MaxStreams: cfg.MaxStreams, Logger: log.With("component", "whip")}); err != nil {
 		return nil, err

@@ -1,7 +1,10 @@
 package broadcaster
 
 import (
+	"crypto/subtle"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
@@ -9,12 +12,20 @@ import (
 	"github.com/castnet/castnet/internal/transcode"
 )
 
+// ErrNotAdmin refuses a bearer token that is not the node's admin token.
+var ErrNotAdmin = fmt.Errorf("the bearer token is not this node's admin token: %w", httpx.ErrUnauthorized)
+
 // StreamInfo is a stream's state as /api/streams reports it.
 type StreamInfo struct {
-	Name       string            `json:"name"`
-	Session    string            `json:"session"`
+	Name string `json:"name"`
+	// Session is the WHIP session id, the secret part of the session URL
+	// /whip/{stream}/{session} that may end or restart the session; and
+	// Publisher is the address its POST came from. Only the operator's
+	// view (Config.AdminToken) fills them, as it does Transport's
+	// remote_address.
+	Session    string            `json:"session,omitempty"`
 	State      string            `json:"state"`
-	Publisher  string            `json:"publisher"`
+	Publisher  string            `json:"publisher,omitempty"`
 	StartedAt  time.Time         `json:"started_at"`
 	EndedAt    *time.Time        `json:"ended_at,omitempty"`
 	Video      *TrackInfo        `json:"video,omitempty"`
@@ -111,27 +122,64 @@ func (st *Stream) Info() StreamInfo {
 	return in
 }
 
-// Handler serves GET /api/streams and GET /api/streams/{stream}.
+// public is in as anyone may see it: no capability, no publisher address.
+func (in StreamInfo) public() StreamInfo {
+	in.Session, in.Publisher, in.Transport.RemoteCandAddr = "", "", ""
+	return in
+}
+
+// Handler serves GET /api/streams (paged, see List) and GET
+// /api/streams/{stream}. Both are public and readable from any origin, so
+// they carry nothing that acts on a session or locates a publisher. A
+// request with "Authorization: Bearer TOKEN", TOKEN being
+// Config.AdminToken, gets the operator's view (session ids and publisher
+// addresses) with no CORS header: a browser cannot send that header to
+// another origin without a preflight, which this handler does not grant.
 func (b *Broadcaster) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/streams", httpx.Handle(b.log, func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, b.Streams())
-	}))
-	mux.Handle("GET /api/streams/{stream}", httpx.Handle(b.log, func(w http.ResponseWriter, r *http.Request) error {
-		in, err := b.streamInfo(r.PathValue("stream"), r.URL.Query().Get("turnarounds") == "1")
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, in)
-	}))
+	mux.Handle("GET /api/streams", httpx.Handle(b.log, b.serveList))
+	mux.Handle("GET /api/streams/{stream}", httpx.Handle(b.log, b.serveStream))
 	return mux
+}
+
+func (b *Broadcaster) serveStream(w http.ResponseWriter, r *http.Request) error {
+	admin, err := b.admin(r)
+	if err != nil {
+		return err
+	}
+	in, err := b.streamInfo(r.PathValue("stream"), r.URL.Query().Get("turnarounds") == "1")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, admin, view(in, admin))
+}
+
+// view is in as the request may see it.
+func view(in StreamInfo, admin bool) StreamInfo {
+	if admin {
+		return in
+	}
+	return in.public()
+}
+
+// admin reports whether r carries the admin token. A bearer token that is
+// not it is refused rather than quietly answered with the public view, so
+// an operator's typo shows; other schemes (a proxy's Basic auth) get the
+// public view.
+func (b *Broadcaster) admin(r *http.Request) (bool, error) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return false, nil
+	}
+	if b.cfg.AdminToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(b.cfg.AdminToken)) != 1 {
+		return false, ErrNotAdmin
+	}
+	return true, nil
 }
 
 // streamInfo is Stream, with the recent turnarounds when asked for.
 func (b *Broadcaster) streamInfo(name string, turnarounds bool) (StreamInfo, error) {
-	b.mu.Lock()
-	st := b.streams[name]
-	b.mu.Unlock()
+	st := b.lookup(name)
 	if st == nil {
 		return StreamInfo{}, ErrNoStream
 	}
@@ -144,7 +192,15 @@ func (b *Broadcaster) streamInfo(name string, turnarounds bool) (StreamInfo, err
 	return in, nil
 }
 
-func writeJSON(w http.ResponseWriter, v any) error {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
+// writeJSON writes v; the public view to any origin, which may read the
+// Link header of a paged list. Every answer varies with Authorization, so
+// no cache serves the operator's view to anyone else.
+func writeJSON(w http.ResponseWriter, admin bool, v any) error {
+	h := w.Header()
+	h.Set("Vary", "Authorization")
+	if !admin {
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Link")
+	}
 	return httpx.WriteJSON(w, v)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -48,8 +47,29 @@ type Config struct {
 	// Custody, when set, records each published segment with what vouches
 	// for it (internal/trust's custody log).
 	Custody func(Custody) error
-	Logger  *slog.Logger
+	// KeepEnded is how many ended streams the registry keeps for the API
+	// (default DefaultKeepEnded); beyond it the oldest ended is forgotten,
+	// so a flood of short sessions under fresh names costs bounded memory.
+	KeepEnded int
+	// EndedTTL is how long an ended stream stays listed (default
+	// DefaultEndedTTL): long enough for a watch page or a script to read
+	// how it ended.
+	EndedTTL time.Duration
+	// AdminToken, when set, lets a request with "Authorization: Bearer
+	// AdminToken" see each stream's WHIP session id and publisher address,
+	// which the public API never shows (see Handler).
+	AdminToken string
+	// Now is the clock for ending and forgetting streams (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
+
+// Registry defaults: an ended record is a few KiB, so the default bounds
+// them to well under a MiB, and keeps each for an hour.
+const (
+	DefaultKeepEnded = 100
+	DefaultEndedTTL  = time.Hour
+)
 
 // Custody is one published segment, for the custody log: the session's
 // directory, the source bytes that were signed, the renditions in the
@@ -80,6 +100,7 @@ type Broadcaster struct {
 
 	mu      sync.Mutex
 	streams map[string]*Stream
+	ended   []retired // the ended streams in streams, oldest first
 	wg      sync.WaitGroup
 }
 
@@ -102,6 +123,7 @@ func New(cfg Config) (*Broadcaster, error) {
 		// are redone while the next ones are cut.
 		cfg.MaxInFlight = 4
 	}
+	cfg = registryDefaults(cfg)
 	if cfg.SourceOnly {
 		cfg.Profiles = []transcode.Profile{} // the ladder is the source alone
 	} else if cfg.Profiles == nil {
@@ -118,37 +140,18 @@ func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink,
 		return nil, err
 	}
 	b.mu.Lock()
-	b.streams[p.Stream] = st
+	b.replaceLocked(st)
 	b.mu.Unlock()
 	return st, nil
 }
 
-// Stream returns the state of the named stream.
+// Stream returns the state of the named stream, as an operator sees it.
 func (b *Broadcaster) Stream(name string) (StreamInfo, error) {
-	b.mu.Lock()
-	st := b.streams[name]
-	b.mu.Unlock()
+	st := b.lookup(name)
 	if st == nil {
 		return StreamInfo{}, ErrNoStream
 	}
 	return st.Info(), nil
-}
-
-// Streams returns every stream seen since start, live ones first.
-func (b *Broadcaster) Streams() []StreamInfo {
-	b.mu.Lock()
-	out := make([]StreamInfo, 0, len(b.streams))
-	for _, st := range b.streams {
-		out = append(out, st.Info())
-	}
-	b.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if (out[i].State != StateEnded) != (out[j].State != StateEnded) {
-			return out[i].State != StateEnded
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out
 }
 
 // Close waits for every stream's last segments to be published, giving up

@@ -164,9 +164,11 @@ func (st *Stream) publishLoop() {
 	st.mu.Lock()
 	h := st.hls
 	st.state = StateEnded
-	st.endedAt = time.Now()
+	st.endedAt = st.b.cfg.Now()
 	st.letGoOfSession()
+	ended := st.endedAt
 	st.mu.Unlock()
+	st.b.retire(st, ended)
 	if h != nil {
 		if err := h.End(); err != nil {
 			st.setError(fmt.Errorf("end playlists: %w", err))

@@ -76,6 +76,8 @@ type Dev struct {
 	// Price is what dev's orchestrator charges per output pixel, in wei
 	// (0: free, no tickets).
 	Price *big.Int
+	// API bounds /api/streams and holds its admin token.
+	API API
 }
 
 // ErrHelp is returned when the user asked for usage.
@@ -129,6 +131,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&d.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &d.Identity)
+	addAPIFlags(fs, &d.API)
 	fs.StringVar(&d.Ledger, "ledger", "", "SQLite ledger file (default: DATA/ledger.db)")
 	fs.Int64Var(&d.ChainID, "chain-id", 0, "EIP-712 chainId for permits and receipts (default: none, any wallet network signs)")
 	fs.BoolVar(&d.RequirePermit, "require-permit", false, "refuse to publish without a wallet-signed permit (Authorization: Bearer eip712.…)")
@@ -251,6 +254,9 @@ func (d *Dev) finish() error {
 		errs = append(errs, fmt.Errorf("-chain-id %d: want 0 (none) or a chain id", d.ChainID))
 	}
 	if err := d.Identity.resolve(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.API.resolve(); err != nil {
 		errs = append(errs, err)
 	}
 	if d.PublishersFile != "" {

@@ -15,9 +15,9 @@ const (
 	// so one leaked session fails.
 	goroutineSlack = 5
 	// heapFactor and heapSlack allow the heap after GC to end up to a
-	// quarter and 2 MiB above its start: the node keeps, by design, one
-	// small record per stream name it has seen (listed by /api/streams,
-	// bounded by the reused names), and the runtime's and pion's pools
+	// quarter and 2 MiB above its start: the node keeps, by design, a
+	// small record of each recently ended stream (listed by /api/streams,
+	// at most -keep-ended of them), and the runtime's and pion's pools
 	// keep what the last busy moment grew. A leak of a session's buffers
 	// over hundreds of sessions is far more (see the note on sensitivity).
 	heapFactor = 1.25
@@ -82,7 +82,7 @@ func (r *run) report() {
 	if d.Start.Live == 0 && d.Start.Known > 0 {
 		// Nothing is live at the soak's start: what the heap holds over the
 		// fresh node is the records of the streams that have ended.
-		r.note("ended streams: the node keeps a record of each of the %d stream names it has seen (/api/streams); "+
+		r.note("ended streams: the node keeps a record of each of the %d recently ended streams it lists (/api/streams, at most -keep-ended); "+
 			"with none live they hold %.1f MiB of heap over the idle node, %.0f KiB per ended stream.",
 			d.Start.Known, mibs(float64(d.Start.HeapAlloc)-float64(d.Idle.HeapAlloc)),
 			(float64(d.Start.HeapAlloc)-float64(d.Idle.HeapAlloc))/float64(d.Start.Known)/1024)
