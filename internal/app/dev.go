@@ -162,7 +162,7 @@ func (d *Dev) trust(cfg config.Dev, log *slog.Logger) error {
 		Accounts: ledgerAccounts{d.Ledger}, Allowed: cfg.Publishers, RequirePermit: cfg.RequirePermit,
 		MinPrice: d.minPrice, MaxPrice: cfg.MaxPrice,
 		Sender: sender, Segment: cfg.Segment,
-		End:    func(stream string, why error) { d.WHIP.End(stream, why) },
+		End:    func(stream, session string, why error) { d.WHIP.End(stream, session, why) },
 		Logger: log.With("component", "trust"),
 	})
 	if cfg.RequirePermit {

@@ -89,6 +89,9 @@ type Custody struct {
 	// SourceFile is where playback stored Source as is (-source-only),
 	// or "".
 	SourceFile string
+	// Payer is who the session that made the segment bills it to
+	// (whip.Publish.Payer): the custody log links its permit.
+	Payer fmt.Stringer
 }
 
 // Broadcaster is the registry of streams and the Starter WHIP sessions use.

@@ -86,7 +86,7 @@ func (st *Stream) process(p *pending, counted bool) {
 	rends, err := st.b.cfg.Transcoder.Transcode(ctx, transcode.Job{
 		Stream: st.pub.Stream, Seq: p.seg.Seq, Input: p.seg.NewReader(), InputDone: p.seg.Done(),
 		Reopen: p.seg.NewReader, Duration: p.seg.Duration, Profiles: p.rungs,
-		SourceWidth: p.src.width, SourceHeight: p.src.height,
+		SourceWidth: p.src.width, SourceHeight: p.src.height, Payer: st.pub.Payer,
 	})
 	<-p.seg.Done()
 	p.asked = p.rungs
@@ -106,7 +106,7 @@ func (st *Stream) process(p *pending, counted bool) {
 			Stream: st.pub.Stream, Seq: p.seg.Seq, Input: bytes.NewReader(p.seg.Bytes()),
 			Duration:    p.seg.Duration,
 			Profiles:    p.asked,
-			SourceWidth: p.src.width, SourceHeight: p.src.height,
+			SourceWidth: p.src.width, SourceHeight: p.src.height, Payer: st.pub.Payer,
 		})
 	}
 	p.parts = map[string][]byte{}
@@ -194,7 +194,7 @@ func (st *Stream) publish(p *pending) error {
 			why = p.failed.Error()
 		}
 		cu := Custody{Dir: h.Dir(), Stream: st.pub.Stream, Seq: p.seg.Seq, Source: p.seg.Bytes(),
-			Names: p.order, Profiles: p.asked, Proof: p.proof, Why: why}
+			Names: p.order, Profiles: p.asked, Proof: p.proof, Why: why, Payer: st.pub.Payer}
 		if st.b.cfg.SourceOnly {
 			cu.SourceFile = h.SegmentPath(transcode.SourceName, p.seg.Seq)
 		}

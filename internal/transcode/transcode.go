@@ -15,6 +15,7 @@ package transcode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -74,6 +75,12 @@ type Job struct {
 	// SourceWidth and SourceHeight are the input's coded size; they decide
 	// each rendition's exact output size (see FitSize).
 	SourceWidth, SourceHeight int
+	// Payer is who the segment is billed to: the publishing session's, as
+	// its admission committed it (nil: nobody). Transcoding only carries
+	// it, so the node that pays and bills (internal/trust's sealer) charges
+	// the session that made the segment, whoever has published under the
+	// stream's name since.
+	Payer fmt.Stringer
 }
 
 // Rendition is one transcoded output: a complete MPEG-TS segment whose

@@ -185,16 +185,42 @@ func (fx *admitFixture) bearer(t *testing.T, k sign.Key, p sign.Permit) string {
 	return "Bearer " + utToken(t, k, fx.d, p)
 }
 
+// admitted admits a WHIP request with authorization for stream and commits
+// it for session, as whip does once the name is reserved, failing the test
+// if either refuses; it returns the session's payer (nil: anonymous).
+func admitted(t *testing.T, b *Broadcaster, authorization, stream, session string) *permitted {
+	t.Helper()
+	commit, err := b.Admit(utWHIP(authorization), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, err := commit(t.Context(), session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if who == nil {
+		return nil
+	}
+	return who.(*permitted)
+}
+
+// spent reports whether a permit nonce of publisher was spent.
+func (a *fakeAccounts) spent(publisher common.Address, nonce int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nonces[publisher.Hex()+"/"+big.NewInt(nonce).String()]
+}
+
 func TestAdmitAnonymous(t *testing.T) {
 	fx := newAdmitFixture(t)
 
 	t.Run("permit required", func(t *testing.T) {
 		b := fx.broadcaster(func(c *BroadcasterConfig) { c.RequirePermit = true })
 		for _, auth := range []string{"", "Bearer", "Bearer some-whip-token", "Basic dXNlcjpwYXNz"} {
-			done, err := b.Admit(utWHIP(auth), "cam")
+			commit, err := b.Admit(utWHIP(auth), "cam")
 			wantStatus(t, err, http.StatusUnauthorized, "only accepts wallet-signed streams", "Bearer "+sign.TokenPrefix)
-			if done != nil {
-				t.Errorf("Authorization %q: a done func with the refusal", auth)
+			if commit != nil {
+				t.Errorf("Authorization %q: a commit with the refusal", auth)
 			}
 		}
 	})
@@ -202,36 +228,9 @@ func TestAdmitAnonymous(t *testing.T) {
 	t.Run("anonymous allowed", func(t *testing.T) {
 		b := fx.broadcaster(nil)
 		for _, auth := range []string{"", "Bearer some-whip-token", "Basic dXNlcjpwYXNz"} {
-			done, err := b.Admit(utWHIP(auth), "cam")
-			if err != nil || done == nil {
-				t.Fatalf("Authorization %q: %v", auth, err)
+			if p := admitted(t, b, auth, "cam", "s1"); p != nil {
+				t.Errorf("Authorization %q: an anonymous session billed to %s", auth, p)
 			}
-			done()
-			if p := b.stream("cam"); p != nil {
-				t.Errorf("anonymous stream linked to a permit of %s", p.publisher.Hex())
-			}
-		}
-	})
-
-	t.Run("anonymous admission unlinks the permit", func(t *testing.T) {
-		b := fx.broadcaster(nil)
-		if _, err := b.Admit(utWHIP(fx.bearer(t, fx.allowed, utPermit(fx.bKey.Address, "cam", 1, 5))), "cam"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.Admit(utWHIP(fx.bearer(t, fx.allowed, utPermit(fx.bKey.Address, "other", 2, 5))), "other"); err != nil {
-			t.Fatal(err)
-		}
-		if b.stream("cam") == nil {
-			t.Fatal("permit not linked")
-		}
-		if _, err := b.Admit(utWHIP(""), "cam"); err != nil {
-			t.Fatal(err)
-		}
-		if p := b.stream("cam"); p != nil {
-			t.Errorf("the anonymous session of cam still carries the permit of %s", p.publisher.Hex())
-		}
-		if b.stream("other") == nil {
-			t.Errorf("another stream's permit was unlinked too")
 		}
 	})
 }
@@ -270,17 +269,14 @@ func TestAdmitMalformedToken(t *testing.T) {
 		"zero signature":  {reencode(func(m map[string]any) { m["signature"] = "0x" + strings.Repeat("00", 65) }), "permit"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			done, err := b.Admit(utWHIP("Bearer "+c.token), "cam")
+			commit, err := b.Admit(utWHIP("Bearer "+c.token), "cam")
 			wantStatus(t, err, http.StatusUnauthorized, c.want)
-			if done != nil {
-				t.Error("a done func with the refusal")
+			if commit != nil {
+				t.Error("a commit with the refusal")
 			}
 			// The sign package's class is the status, not part of the reason.
 			if strings.HasPrefix(err.Error(), sign.ErrUnauthorized.Error()+":") {
 				t.Errorf("reason keeps the class prefix: %q", err)
-			}
-			if b.stream("cam") != nil {
-				t.Error("a refused permit is linked")
 			}
 		})
 	}
@@ -317,10 +313,8 @@ func TestAdmitRecoversTheSigner(t *testing.T) {
 	}
 
 	// Signed by the allowed key, it is the allowed publisher.
-	if _, err := b.Admit(utWHIP("bearer   "+utToken(t, fx.allowed, fx.d, p)), "cam"); err != nil {
-		t.Fatal(err)
-	}
-	if perm := b.stream("cam"); perm == nil || perm.publisher != fx.allowed.Address || perm.billed {
+	if perm := admitted(t, b, "bearer   "+utToken(t, fx.allowed, fx.d, p), "cam", "s1"); perm == nil ||
+		perm.publisher != fx.allowed.Address || perm.billed {
 		t.Fatalf("linked %+v, want the allowed publisher, unbilled", perm)
 	}
 }
@@ -360,16 +354,10 @@ func TestAdmitRefusesPermits(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := fx.broadcaster(c.edit)
-			done, err := b.Admit(utWHIP(fx.bearer(t, c.signer, c.permit)), "cam")
+			_, err := admitAndCommit(t, b, fx.bearer(t, c.signer, c.permit), "cam")
 			wantStatus(t, err, c.status, c.want...)
-			if done != nil {
-				t.Error("a done func with the refusal")
-			}
 			if strings.HasPrefix(err.Error(), sign.ErrForbidden.Error()+":") {
 				t.Errorf("reason keeps the class prefix: %q", err)
-			}
-			if b.stream("cam") != nil {
-				t.Error("a refused permit is linked")
 			}
 		})
 	}
@@ -386,7 +374,7 @@ func TestAdmitPriceAtThePermit(t *testing.T) {
 	_, err := b.Admit(utWHIP(tok), "cam")
 	wantStatus(t, err, http.StatusForbidden, "price above the permit")
 	price = big.NewInt(4)
-	if _, err := b.Admit(utWHIP(tok), "cam"); err != nil {
+	if _, err := admitAndCommit(t, b, tok, "cam"); err != nil {
 		t.Fatalf("at the permit's price: %v", err)
 	}
 	// Unknown prices do not refuse.
@@ -396,22 +384,36 @@ func TestAdmitPriceAtThePermit(t *testing.T) {
 	}
 }
 
+// admitAndCommit admits and commits a request for session "s1" of stream;
+// a refusal by either is returned, with the commit when only it refused.
+func admitAndCommit(t *testing.T, b *Broadcaster, authorization, stream string) (commitFunc, error) {
+	t.Helper()
+	commit, err := b.Admit(utWHIP(authorization), stream)
+	if err != nil {
+		return nil, err
+	}
+	_, err = commit(t.Context(), "s1")
+	return commit, err
+}
+
 func TestAdmitNonceReplay(t *testing.T) {
 	fx := newAdmitFixture(t)
 	b := fx.broadcaster(nil)
 	p := utPermit(fx.bKey.Address, "cam", 42, 5)
 	tok := fx.bearer(t, fx.funded, p)
-	if _, err := b.Admit(utWHIP(tok), "cam"); err != nil {
-		t.Fatal(err)
+	first := admitted(t, b, tok, "cam", "s1")
+	// A replay passes the checks that change nothing, and is refused at
+	// its commit: once whip has reserved the free name for it.
+	commit, err := admitAndCommit(t, b, tok, "cam")
+	if commit == nil {
+		t.Fatalf("a replay refused before its commit: %v", err)
 	}
-	first := b.stream("cam")
-	_, err := b.Admit(utWHIP(tok), "cam")
 	wantStatus(t, err, http.StatusForbidden, "permit replayed", "nonce 42 of "+fx.funded.Address.Hex()+" was already used")
-	if b.stream("cam") != first {
-		t.Error("a replay replaced the stream's permit")
+	if first.session != "s1" || first.permit.Nonce.Int64() != 42 {
+		t.Errorf("a replay changed the first session's payer: %+v", first)
 	}
 	// Nonces are per publisher: another publisher's nonce 42 is its own.
-	if _, err := b.Admit(utWHIP(fx.bearer(t, fx.allowed, p)), "cam"); err != nil {
+	if _, err := admitAndCommit(t, b, fx.bearer(t, fx.allowed, p), "cam"); err != nil {
 		t.Errorf("another publisher's nonce 42: %v", err)
 	}
 
@@ -424,7 +426,7 @@ func TestAdmitNonceReplay(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = b.Admit(utWHIP(tok), "cam")
+			_, errs[i] = admitAndCommit(t, b, tok, "cam")
 		}()
 	}
 	wg.Wait()
@@ -442,40 +444,36 @@ func TestAdmitNonceReplay(t *testing.T) {
 	}
 }
 
-// TestAdmitLinksThePermit: an admitted permit is linked to its stream for
-// the segments' records and bills; it outlives the session, and the next
-// admission of the name replaces it.
-func TestAdmitLinksThePermit(t *testing.T) {
+// TestAdmitCommitsThePermit: a committed permit is the session's payer,
+// for its segments' records and bills. Each session gets its own: the next
+// admission of the name leaves the first as it was.
+func TestAdmitCommitsThePermit(t *testing.T) {
 	fx := newAdmitFixture(t)
 	b := fx.broadcaster(nil)
 	p1 := utPermit(fx.bKey.Address, "cam", 1, 5)
-	done, err := b.Admit(utWHIP(fx.bearer(t, fx.funded, p1)), "cam")
-	if err != nil {
-		t.Fatal(err)
+	perm := admitted(t, b, fx.bearer(t, fx.funded, p1), "cam", "s1")
+	if perm == nil || perm.publisher != fx.funded.Address || !perm.billed || perm.digest != sign.PermitDigest(fx.d, p1) ||
+		perm.stream != "cam" || perm.session != "s1" {
+		t.Fatalf("committed %+v", perm)
 	}
-	perm := b.stream("cam")
-	if perm == nil || perm.publisher != fx.funded.Address || !perm.billed || perm.digest != sign.PermitDigest(fx.d, p1) {
-		t.Fatalf("linked %+v", perm)
+	if got := perm.String(); !strings.Contains(got, fx.funded.Address.Hex()) || !strings.Contains(got, "nonce 1") {
+		t.Errorf("payer logged as %q", got)
 	}
 	// The custody log keeps the permit as the publisher signed it.
 	got, who, err := open[sign.Permit](fx.d, perm.sealed)
 	if err != nil || who != fx.funded.Address || got.Nonce.Int64() != 1 || got.Stream != "cam" {
 		t.Errorf("sealed permit: %+v by %s: %v", got, who.Hex(), err)
 	}
-	done()
-	done() // harmless twice
-	if b.stream("cam") != perm {
-		t.Fatal("the permit was unlinked when the session ended: its last segments lose it")
-	}
+	first := *perm
 
 	p2 := utPermit(fx.bKey.Address, "cam", 2, 9)
-	if _, err := b.Admit(utWHIP(fx.bearer(t, fx.allowed, p2)), "cam"); err != nil {
-		t.Fatal(err)
-	}
-	next := b.stream("cam")
+	next := admitted(t, b, fx.bearer(t, fx.allowed, p2), "cam", "s2")
 	if next == nil || next.publisher != fx.allowed.Address || next.billed || next.digest != sign.PermitDigest(fx.d, p2) ||
-		next.permit.MaxPricePerPixel.Int64() != 9 {
-		t.Errorf("after the next admission: %+v", next)
+		next.permit.MaxPricePerPixel.Int64() != 9 || next.session != "s2" {
+		t.Errorf("the next session's payer: %+v", next)
+	}
+	if perm.session != first.session || perm.digest != first.digest || perm.publisher != first.publisher {
+		t.Errorf("the next admission changed the first session's payer: %+v", perm)
 	}
 }
 
@@ -488,9 +486,7 @@ func TestAdmitBilling(t *testing.T) {
 	price := big.NewInt(3)
 
 	b := fx.broadcaster(nil)
-	if _, err := b.Admit(utWHIP(fx.bearer(t, fx.funded, utPermit(fx.bKey.Address, "cam", 11, 5))), "cam"); err != nil {
-		t.Fatal(err)
-	}
+	job.Payer = admitted(t, b, fx.bearer(t, fx.funded, utPermit(fx.bKey.Address, "cam", 11, 5)), "cam", "s1")
 	s := b.ForNode("http://orchestrator.invalid").(*sealer)
 	s.settle(job, orch, price, 1000)
 	bills := fx.acct.bills()
@@ -501,8 +497,8 @@ func TestAdmitBilling(t *testing.T) {
 		t.Errorf("balance %s", bal)
 	}
 	// A free orchestrator costs nothing.
-	s.settle(transcode.Job{Stream: "cam", Seq: 8}, orch, new(big.Int), 1000)
-	s.settle(transcode.Job{Stream: "cam", Seq: 9}, orch, nil, 1000)
+	s.settle(transcode.Job{Stream: "cam", Seq: 8, Payer: job.Payer}, orch, new(big.Int), 1000)
+	s.settle(transcode.Job{Stream: "cam", Seq: 9, Payer: job.Payer}, orch, nil, 1000)
 	if n := len(fx.acct.bills()); n != 1 {
 		t.Errorf("%d bills after free segments", n)
 	}
@@ -510,9 +506,7 @@ func TestAdmitBilling(t *testing.T) {
 	fx.acct = newFakeAccounts()
 	fx.cfg.Accounts = fx.acct
 	b = fx.broadcaster(nil)
-	if _, err := b.Admit(utWHIP(fx.bearer(t, fx.allowed, utPermit(fx.bKey.Address, "cam", 12, 5))), "cam"); err != nil {
-		t.Fatal(err)
-	}
+	job.Payer = admitted(t, b, fx.bearer(t, fx.allowed, utPermit(fx.bKey.Address, "cam", 12, 5)), "cam", "s1")
 	b.ForNode("http://orchestrator.invalid").(*sealer).settle(job, orch, price, 1000)
 	if bills := fx.acct.bills(); len(bills) != 0 {
 		t.Errorf("an allow-listed publisher was billed: %+v", bills)

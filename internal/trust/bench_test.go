@@ -248,7 +248,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		fx.start(b)
 		for range b.N {
 			if err := fx.bc.Record(Published{Dir: dir, Stream: job.Stream, Seq: job.Seq, Source: seg.src,
-				Names: names, Proof: proof}); err != nil {
+				Names: names, Proof: proof, Payer: job.Payer}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -444,6 +444,7 @@ type tpsFixture struct {
 	rcpt                     *pm.Recipient
 	snd                      *pm.Sender
 	bc                       *Broadcaster
+	payers                   map[string]fmt.Stringer // each stream's session, committed
 	sealer                   remote.Sealer
 	orch                     *Orchestrator
 	sum                      remote.SegmentSum
@@ -458,7 +459,8 @@ func newTPS(b *testing.B, seg *tpsSegment) *tpsFixture {
 	b.Helper()
 	ctx := context.Background()
 	fx := &tpsFixture{seg: seg, ctx: ctx, d: sign.DefaultDomain().WithChainID(big.NewInt(31337)),
-		bKey: tpsKey(b), oKey: tpsKey(b), tKey: tpsKey(b), billed: tpsKey(b), sum: tpsSum(seg.src)}
+		bKey: tpsKey(b), oKey: tpsKey(b), tKey: tpsKey(b), billed: tpsKey(b), sum: tpsSum(seg.src),
+		payers: map[string]fmt.Stringer{}}
 	px, err := Pixels(seg.rends)
 	if err != nil {
 		b.Fatal(err)
@@ -520,7 +522,11 @@ func newTPS(b *testing.B, seg *tpsSegment) *tpsFixture {
 		}
 		req := httptest.NewRequest(http.MethodPost, "/whip/"+p.stream, nil)
 		req.Header.Set("Authorization", "Bearer "+sign.EncodeToken(permit, sig))
-		if _, err := fx.bc.Admit(req, p.stream); err != nil {
+		commit, err := fx.bc.Admit(req, p.stream)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if fx.payers[p.stream], err = commit(ctx, p.stream+"-session"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -534,7 +540,7 @@ func newTPS(b *testing.B, seg *tpsSegment) *tpsFixture {
 
 func (fx *tpsFixture) job(stream string, seq uint64) transcode.Job {
 	j := fx.seg.job
-	j.Stream, j.Seq = stream, seq
+	j.Stream, j.Seq, j.Payer = stream, seq, fx.payers[stream]
 	j.Duration = func() time.Duration { return tpsSeconds * time.Second }
 	return j
 }

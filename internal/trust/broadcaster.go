@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -62,31 +61,50 @@ type BroadcasterConfig struct {
 	HTTP *http.Client
 	// Segment is the nominal segment duration payments are made ahead for.
 	Segment time.Duration
-	// End stops a stream whose publisher can no longer pay.
-	End    func(stream string, reason error)
+	// End stops the session of a stream whose publisher can no longer
+	// pay (whip.Server.End): the session is named, so a later session of
+	// the same name is never ended for an earlier one's bill.
+	End    func(stream, session string, reason error)
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
 // Broadcaster is a broadcaster's trust: a WHIP admitter, a sealer for each
-// orchestrator, and the custody log.
+// orchestrator, and the custody log. It keeps no state per stream name:
+// what a session was admitted under travels with its segments (see
+// permitted).
 type Broadcaster struct {
 	cfg BroadcasterConfig
 	log *slog.Logger
-
-	mu      sync.Mutex
-	streams map[string]*permitted
 }
 
-// permitted is a stream published under a permit.
+// permitted is one session published under a permit: the payer its
+// admission commits (whip.Publish.Payer), carried by each of its segments'
+// transcode jobs (transcode.Job.Payer) and custody records, so a segment
+// is signed for and billed to the session that made it, whatever is
+// admitted under the stream's name later. It is never changed once
+// committed.
 type permitted struct {
-	publisher common.Address
-	permit    sign.Permit
-	digest    common.Hash
-	sealed    Sealed
+	stream, session string
+	publisher       common.Address
+	permit          sign.Permit
+	digest          common.Hash
+	sealed          Sealed
 	// billed publishers pay from their ledger balance; those on the
 	// Allowed list publish on the node's account.
 	billed bool
+}
+
+// String names the payer in logs.
+func (p *permitted) String() string {
+	return fmt.Sprintf("%s (permit nonce %s)", p.publisher.Hex(), p.permit.Nonce)
+}
+
+// payer is the permit the session behind a job or a published segment was
+// admitted under, or nil (anonymous).
+func payer(who fmt.Stringer) *permitted {
+	p, _ := who.(*permitted)
+	return p
 }
 
 // NewBroadcaster builds a broadcaster's trust.
@@ -103,24 +121,46 @@ func NewBroadcaster(cfg BroadcasterConfig) *Broadcaster {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Broadcaster{cfg: cfg, log: cfg.Logger, streams: map[string]*permitted{}}
+	return &Broadcaster{cfg: cfg, log: cfg.Logger}
 }
 
 // Address is the broadcaster's.
 func (b *Broadcaster) Address() common.Address { return b.cfg.Key.Address }
 
+// commitFunc is whip.Commit, spelled out so that this package need not
+// import whip.
+type commitFunc = func(ctx context.Context, session string) (fmt.Stringer, error)
+
+// anonymous commits an anonymous session: nobody pays, nothing to spend.
+func anonymous(context.Context, string) (fmt.Stringer, error) { return nil, nil }
+
 // Admit checks a WHIP request's permit (whip.Admitter). Without a permit
-// the stream is anonymous, unless permits are required.
-func (b *Broadcaster) Admit(r *http.Request, stream string) (func(), error) {
+// the stream is anonymous, unless permits are required. It only decides:
+// the permit's nonce is spent, and the session bound to it, by the commit
+// it returns, which whip calls once the stream name is the session's. A
+// POST refused after Admit (409: the stream is live) so spends nothing
+// and touches no live session.
+func (b *Broadcaster) Admit(r *http.Request, stream string) (commitFunc, error) {
 	token, _ := bearer(r.Header.Get("Authorization"))
 	if !strings.HasPrefix(token, sign.TokenPrefix) {
 		if b.cfg.RequirePermit {
 			return nil, fmt.Errorf("this node only accepts wallet-signed streams: send Authorization: Bearer %s… (the publisher page's Connect wallet, or castnet publish -eth-key FILE): %w",
 				sign.TokenPrefix, httpx.ErrUnauthorized)
 		}
-		b.forget(stream)
-		return func() {}, nil
+		return anonymous, nil
 	}
+	perm, err := b.checkPermit(r.Context(), token, stream)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, session string) (fmt.Stringer, error) {
+		return b.commit(ctx, *perm, session)
+	}, nil
+}
+
+// checkPermit checks a permit token for stream: signature, policy,
+// standing and price. It reads the ledger and changes nothing.
+func (b *Broadcaster) checkPermit(ctx context.Context, token, stream string) (*permitted, error) {
 	publisher, p, err := sign.CheckPermit(b.cfg.Domain, token, sign.PermitPolicy{
 		Broadcaster: b.cfg.Key.Address, Stream: stream, Now: b.cfg.Now()})
 	switch {
@@ -129,18 +169,10 @@ func (b *Broadcaster) Admit(r *http.Request, stream string) (func(), error) {
 	case err != nil:
 		return nil, refusal(err, httpx.ErrUnauthorized)
 	}
-	ctx := r.Context()
 	billed := !slices.Contains(b.cfg.Allowed, publisher)
 	if billed {
-		bal := new(big.Int)
-		if b.cfg.Accounts != nil {
-			if bal, err = b.cfg.Accounts.PublisherBalance(ctx, publisher); err != nil {
-				return nil, err
-			}
-		}
-		if bal.Sign() <= 0 {
-			return nil, fmt.Errorf("publisher %s is not allowed: not on this node's publishers list and no balance in its ledger (castnet ledger fund -publisher %s AMOUNT): %w",
-				publisher.Hex(), publisher.Hex(), httpx.ErrForbidden)
+		if err := b.checkBalance(ctx, publisher); err != nil {
+			return nil, err
 		}
 	}
 	if b.cfg.MinPrice != nil {
@@ -149,37 +181,47 @@ func (b *Broadcaster) Admit(r *http.Request, stream string) (func(), error) {
 				low, p.MaxPricePerPixel, httpx.ErrForbidden)
 		}
 	}
-	if b.cfg.Accounts != nil {
-		if err := b.cfg.Accounts.UsePermitNonce(ctx, publisher, p.Nonce); err != nil {
-			if errors.Is(err, ErrNonceUsed) {
-				return nil, fmt.Errorf("permit replayed: nonce %s of %s was already used: %w", p.Nonce, publisher.Hex(), httpx.ErrForbidden)
-			}
-			return nil, err
-		}
-	}
 	sealed, err := sealedPermit(p, token)
 	if err != nil {
 		return nil, err
 	}
-	entry := &permitted{publisher: publisher, permit: p, digest: sign.PermitDigest(b.cfg.Domain, p),
-		sealed: sealed, billed: billed}
-	b.mu.Lock()
-	b.streams[stream] = entry
-	b.mu.Unlock()
-	b.log.Info("publisher admitted by permit", "stream", stream, "publisher", publisher.Hex(),
-		"expires", time.Unix(p.Expires.Int64(), 0).UTC().Format(time.RFC3339), "max_price_per_pixel", p.MaxPricePerPixel)
-	// The permit stays linked to the stream after the session ends: its
-	// last segments are still being transcoded, signed and billed. The
-	// next admission of the name replaces it.
-	return func() {}, nil
+	return &permitted{stream: stream, publisher: publisher, permit: p, digest: sign.PermitDigest(b.cfg.Domain, p),
+		sealed: sealed, billed: billed}, nil
 }
 
-// forget unlinks a stream name from the permit it was last published
-// under: an anonymous session of that name has none.
-func (b *Broadcaster) forget(stream string) {
-	b.mu.Lock()
-	delete(b.streams, stream)
-	b.mu.Unlock()
+// checkBalance refuses a publisher with nothing to pay with.
+func (b *Broadcaster) checkBalance(ctx context.Context, publisher common.Address) error {
+	bal := new(big.Int)
+	if b.cfg.Accounts != nil {
+		var err error
+		if bal, err = b.cfg.Accounts.PublisherBalance(ctx, publisher); err != nil {
+			return err
+		}
+	}
+	if bal.Sign() <= 0 {
+		return fmt.Errorf("publisher %s is not allowed: not on this node's publishers list and no balance in its ledger (castnet ledger fund -publisher %s AMOUNT): %w",
+			publisher.Hex(), publisher.Hex(), httpx.ErrForbidden)
+	}
+	return nil
+}
+
+// commit spends the permit's nonce for session, which now holds the
+// stream name, and returns the session's payer. A nonce already spent
+// (a replay, or the same token's other POST that committed first) refuses
+// the session.
+func (b *Broadcaster) commit(ctx context.Context, perm permitted, session string) (fmt.Stringer, error) {
+	if b.cfg.Accounts != nil {
+		if err := b.cfg.Accounts.UsePermitNonce(ctx, perm.publisher, perm.permit.Nonce); err != nil {
+			if errors.Is(err, ErrNonceUsed) {
+				return nil, fmt.Errorf("permit replayed: nonce %s of %s was already used: %w", perm.permit.Nonce, perm.publisher.Hex(), httpx.ErrForbidden)
+			}
+			return nil, err
+		}
+	}
+	perm.session = session
+	b.log.Info("publisher admitted by permit", "stream", perm.stream, "session", session, "publisher", perm.publisher.Hex(),
+		"expires", time.Unix(perm.permit.Expires.Int64(), 0).UTC().Format(time.RFC3339), "max_price_per_pixel", perm.permit.MaxPricePerPixel)
+	return &perm, nil
 }
 
 // refusal is err's reason (without the sign package's class prefix) with
@@ -213,13 +255,6 @@ func bearer(h string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(prefix):]), true
-}
-
-// stream returns the permit a stream is published under, or nil.
-func (b *Broadcaster) stream(name string) *permitted {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.streams[name]
 }
 
 // PublishRequestHandler serves GET /api/eip712: the typed data a wallet

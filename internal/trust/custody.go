@@ -111,6 +111,9 @@ type Published struct {
 	// (a -source-only segment, stored as cut): the log hard-links it
 	// instead of writing a second copy.
 	SourceFile string
+	// Payer is the session's committed admission (its permit, or nil):
+	// the log's permit line names it.
+	Payer fmt.Stringer
 }
 
 // Record appends a published segment to its stream's custody log,
@@ -122,7 +125,7 @@ func (b *Broadcaster) Record(p Published) error {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		addr, d := b.cfg.Key.Address, b.cfg.Domain
 		lines = append(lines, Entry{Kind: KindNode, Domain: &d, Broadcaster: &addr})
-		if perm := b.stream(p.Stream); perm != nil {
+		if perm := payer(p.Payer); perm != nil {
 			pub, sealed := perm.publisher, perm.sealed
 			lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
 		}

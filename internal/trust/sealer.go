@@ -141,7 +141,7 @@ func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, e
 	if err != nil {
 		return nil, err
 	}
-	if perm := s.b.stream(job.Stream); perm != nil && t.price.Cmp(perm.permit.MaxPricePerPixel) > 0 {
+	if perm := payer(job.Payer); perm != nil && t.price.Cmp(perm.permit.MaxPricePerPixel) > 0 {
 		return nil, fmt.Errorf("orchestrator %s asks %s wei per pixel, above the publisher's permit (%s)",
 			s.base, t.price, perm.permit.MaxPricePerPixel)
 	}
@@ -187,7 +187,7 @@ func (s *sealer) record(job transcode.Job, in remote.SegmentSum) (Sealed, error)
 	}
 	seg := sign.Segment{Stream: job.Stream, Seq: job.Seq, DurationMs: uint64(max(d, 0).Milliseconds()),
 		Hash: in.Keccak, Profiles: ProfilesHash(job.Profiles)}
-	if perm := s.b.stream(job.Stream); perm != nil {
+	if perm := payer(job.Payer); perm != nil {
 		seg.Permit = perm.digest
 	}
 	return seal(s.b.cfg.Key, s.b.cfg.Domain, seg)
@@ -287,7 +287,9 @@ func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, 
 	if s.b.cfg.Sender != nil {
 		s.b.cfg.Sender.Debited(orch, cost)
 	}
-	perm := s.b.stream(job.Stream)
+	// The session that made the segment pays, whoever holds the stream's
+	// name now.
+	perm := payer(job.Payer)
 	if perm == nil || !perm.billed || s.b.cfg.Accounts == nil {
 		return
 	}
@@ -299,10 +301,10 @@ func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, 
 	left, err := s.b.cfg.Accounts.Bill(context.Background(), perm.publisher, key, cost)
 	switch {
 	case errors.Is(err, ErrInsufficientBalance):
-		s.b.log.Warn("publisher's balance ran out: ending the stream", "stream", job.Stream,
-			"publisher", perm.publisher.Hex(), "err", err)
+		s.b.log.Warn("publisher's balance ran out: ending the session", "stream", job.Stream,
+			"session", perm.session, "publisher", perm.publisher.Hex(), "err", err)
 		if s.b.cfg.End != nil {
-			s.b.cfg.End(job.Stream, fmt.Errorf("publisher %s cannot pay: %w", perm.publisher.Hex(), err))
+			s.b.cfg.End(job.Stream, perm.session, fmt.Errorf("publisher %s cannot pay: %w", perm.publisher.Hex(), err))
 		}
 	case err != nil:
 		s.b.log.Error("billing the publisher failed", "stream", job.Stream, "seq", job.Seq, "err", err)

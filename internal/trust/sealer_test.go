@@ -77,13 +77,12 @@ func (in *utInfo) count() int {
 	return in.hits
 }
 
-// admitPermit admits a permit of k for stream at b, failing the test if
-// refused.
-func admitPermit(t *testing.T, b *Broadcaster, k sign.Key, p sign.Permit) {
+// admitPermit admits and commits a permit of k for a session of its
+// stream at b, failing the test if refused, and returns the session's
+// payer: what its segments' jobs carry.
+func admitPermit(t *testing.T, b *Broadcaster, k sign.Key, p sign.Permit) *permitted {
 	t.Helper()
-	if _, err := b.Admit(utWHIP("Bearer "+utToken(t, k, b.cfg.Domain, p)), p.Stream); err != nil {
-		t.Fatal(err)
-	}
+	return admitted(t, b, "Bearer "+utToken(t, k, b.cfg.Domain, p), p.Stream, "session-"+p.Nonce.String())
 }
 
 func TestSealerHeaders(t *testing.T) {
@@ -108,7 +107,7 @@ func TestSealerHeaders(t *testing.T) {
 		pub := vfKey(t)
 		b := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd,
 			Accounts: newFakeAccounts().fund(pub.Address, 1e9), Now: func() time.Time { return utNow }})
-		admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 1, 2))
+		job := billedTo(job, admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 1, 2)))
 		s := b.ForNode(info.srv.URL)
 		_, err := s.Headers(t.Context(), job)
 		if err == nil || !strings.Contains(err.Error(), "asks 3 wei per pixel, above the publisher's permit (2)") {
@@ -118,7 +117,7 @@ func TestSealerHeaders(t *testing.T) {
 			t.Errorf("paid %s wei of tickets before refusing", c)
 		}
 		// A permit at the price pays.
-		admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 2, 3))
+		job = billedTo(job, admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 2, 3)))
 		hdr, err := s.Headers(t.Context(), job)
 		if err != nil || hdr.Get(remote.HeaderPayment) == "" {
 			t.Fatalf("at the permit's price: %v %v", hdr, err)
@@ -449,23 +448,23 @@ func TestSealerBilling(t *testing.T) {
 	tKey, pub := vfKey(t), vfKey(t)
 	acct := newFakeAccounts().fund(pub.Address, 1e12)
 	type ended struct {
-		stream string
-		err    error
+		stream, session string
+		err             error
 	}
 	var mu sync.Mutex
 	var ends []ended
 	b := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd, Accounts: acct,
-		Now: func() time.Time { return utNow }, End: func(stream string, err error) {
+		Now: func() time.Time { return utNow }, End: func(stream, session string, err error) {
 			mu.Lock()
-			ends = append(ends, ended{stream, err})
+			ends = append(ends, ended{stream, session, err})
 			mu.Unlock()
 		}})
-	admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 77, 3))
+	perm := admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 77, 3))
 	s := b.ForNode(info.srv.URL)
 	cost := new(big.Int).Mul(big.NewInt(3), new(big.Int).SetUint64(px))
 
 	for _, seq := range []uint64{0, 0, 1} {
-		proof, err := sealedTrip(t, n, s, tKey, utJob(seq), in, rends)
+		proof, err := sealedTrip(t, n, s, tKey, billedTo(utJob(seq), perm), in, rends)
 		if err != nil {
 			t.Fatalf("seq %d: %v", seq, err)
 		}
@@ -473,7 +472,6 @@ func TestSealerBilling(t *testing.T) {
 		if err := json.Unmarshal([]byte(proof), &pr); err != nil {
 			t.Fatal(err)
 		}
-		perm := b.stream(vfStream)
 		if seg := mustOpen[sign.Segment](t, n.d, pr.Segment); seg.Permit != perm.digest || seg.Seq != seq {
 			t.Errorf("seq %d: the signed segment links permit %s, want %s", seq, seg.Permit.Hex(), perm.digest.Hex())
 		}
@@ -506,8 +504,8 @@ func TestSealerBilling(t *testing.T) {
 	// the stream ends.
 	poor := vfKey(t)
 	acct.fund(poor.Address, 1)
-	admitPermit(t, b, poor, utPermit(n.bKey.Address, vfStream, 1, 3))
-	if _, err := sealedTrip(t, n, s, tKey, utJob(2), in, rends); err != nil {
+	poorPerm := admitPermit(t, b, poor, utPermit(n.bKey.Address, vfStream, 1, 3))
+	if _, err := sealedTrip(t, n, s, tKey, billedTo(utJob(2), poorPerm), in, rends); err != nil {
 		t.Fatal(err)
 	}
 	if got := acct.balance(poor.Address); got.Int64() != 1 {
@@ -515,7 +513,7 @@ func TestSealerBilling(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(ends) != 1 || ends[0].stream != vfStream || !errors.Is(ends[0].err, ErrInsufficientBalance) ||
+	if len(ends) != 1 || ends[0].stream != vfStream || ends[0].session != poorPerm.session || !errors.Is(ends[0].err, ErrInsufficientBalance) ||
 		!strings.Contains(ends[0].err.Error(), "publisher "+poor.Address.Hex()+" cannot pay") {
 		t.Errorf("ended %+v, want %q ended for %s's balance", ends, vfStream, poor.Address.Hex())
 	}
@@ -559,7 +557,7 @@ func TestSealerAnswerKeepsItsTerms(t *testing.T) {
 		acct := newFakeAccounts().fund(pub.Address, 1e12)
 		b := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd, Accounts: acct,
 			Now: func() time.Time { return utNow }})
-		admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 5, 3))
+		perm := admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 5, 3))
 		s := b.ForNode(info.srv.URL)
 		// The orchestrator's /api/info fails once the segment is paid and
 		// on its way, and the terms are old when the answer comes.
@@ -569,7 +567,7 @@ func TestSealerAnswerKeepsItsTerms(t *testing.T) {
 			s.(*sealer).fetched = time.Now().Add(-2 * paramsTTL)
 			s.(*sealer).mu.Unlock()
 		}}
-		if _, err := sealedTrip(t, n, slow, vfKey(t), utJob(0), in, rends); err != nil {
+		if _, err := sealedTrip(t, n, slow, vfKey(t), billedTo(utJob(0), perm), in, rends); err != nil {
 			t.Fatal(err)
 		}
 		cost := new(big.Int).Mul(big.NewInt(3), new(big.Int).SetUint64(px))

@@ -47,6 +47,7 @@ type vfFixture struct {
 	d                            sign.Domain
 	bKey, oKey, tKey, pub, other sign.Key
 	permit                       sign.Permit
+	payer                        *permitted // the session's, committed
 	b                            *Broadcaster
 	infoURL                      string
 	ffmpeg                       *transcode.FFmpeg
@@ -128,13 +129,7 @@ func newVerifyFixture(t *testing.T) *vfFixture {
 		t.Fatal(err)
 	}
 	fx.b = NewBroadcaster(BroadcasterConfig{Key: fx.bKey, Domain: fx.d, Allowed: []common.Address{fx.pub.Address}})
-	req := httptest.NewRequest(http.MethodPost, "/whip/"+vfStream, nil)
-	req.Header.Set("Authorization", "Bearer "+sign.EncodeToken(fx.permit, sig))
-	release, err := fx.b.Admit(req, vfStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	fx.payer = admitted(t, fx.b, "Bearer "+sign.EncodeToken(fx.permit, sig), vfStream, "s1")
 
 	fx.sourceW, fx.sourceH = 320, 240
 	for seq, pattern := range []string{"testsrc", "testsrc2"} {
@@ -146,7 +141,7 @@ func newVerifyFixture(t *testing.T) *vfFixture {
 	src := vfSegment(t, fx.sourceW, fx.sourceH, "smptebars")
 	vfWrite(t, filepath.Join(fx.dir, transcode.SourceName, "2.ts"), src)
 	if err := fx.b.Record(Published{Dir: fx.dir, Stream: vfStream, Seq: 2, Source: src,
-		Why: "transcode failed: test orchestrator unreachable"}); err != nil {
+		Why: "transcode failed: test orchestrator unreachable", Payer: fx.payer}); err != nil {
 		t.Fatal(err)
 	}
 	return fx
@@ -158,7 +153,7 @@ func (fx *vfFixture) publish(t *testing.T, seq uint64, src []byte) {
 	t.Helper()
 	ctx := t.Context()
 	job := transcode.Job{Stream: vfStream, Seq: seq, Profiles: vfProfiles, SourceWidth: fx.sourceW, SourceHeight: fx.sourceH,
-		Duration: func() time.Duration { return time.Second }}
+		Duration: func() time.Duration { return time.Second }, Payer: fx.payer}
 	sum := remote.SegmentSum{Keccak: sign.Keccak(src), Size: int64(len(src))}
 	sealer := fx.b.ForNode(fx.infoURL)
 	segHdr, err := sealer.Segment(job, sum)
@@ -203,7 +198,7 @@ func (fx *vfFixture) publish(t *testing.T, seq uint64, src []byte) {
 		names = append(names, r.Profile.Name)
 	}
 	if err := fx.b.Record(Published{Dir: fx.dir, Stream: vfStream, Seq: seq, Source: src, Names: names,
-		Profiles: job.Profiles, Proof: proof}); err != nil {
+		Profiles: job.Profiles, Proof: proof, Payer: fx.payer}); err != nil {
 		t.Fatal(err)
 	}
 	px, err := Pixels(rends)

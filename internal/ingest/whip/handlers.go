@@ -2,6 +2,7 @@ package whip
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -34,65 +35,74 @@ func (s *Server) Handler() http.Handler {
 	}, mux)
 }
 
-// handlePost creates a session from an SDP offer (RFC 9725 §4.2).
+// handlePost creates a session from an SDP offer (RFC 9725 §4.2). The
+// admission commits only once the stream name is reserved for the new
+// session, so a POST refused on the way changes nothing.
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
-	if err := s.authorize(r); err != nil {
+	stream, commit, err := s.admit(r)
+	if err != nil {
 		return err
-	}
-	stream := r.PathValue("stream")
-	if !ValidStreamName(stream) {
-		return ErrBadStreamName
-	}
-	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
-		return err
-	}
-	var admitted func()
-	if s.cfg.Admitter != nil {
-		done, err := s.cfg.Admitter.Admit(r, stream)
-		if err != nil {
-			s.log.Info("publisher refused", "stream", stream, "remote", r.RemoteAddr, "reason", err)
-			return err
-		}
-		admitted = done
-	}
-	release := func() {
-		if admitted != nil {
-			admitted()
-		}
 	}
 	offer, err := httpx.ReadBody(w, r, maxOfferBytes)
 	if err != nil {
-		release()
 		return err
 	}
 	info, err := CheckOffer(offer)
 	if err != nil {
-		release()
 		return err
 	}
 	ss := newSession(s, stream, r.RemoteAddr, info)
 	if why := s.cfg.RTC.Unreachable(r.RemoteAddr, offer); why != "" {
 		ss.log.Warn("publisher may not connect: "+why, "remote", r.RemoteAddr)
 	}
-	ss.auth, ss.admitted = r.Header.Get("Authorization"), admitted
+	ss.auth = r.Header.Get("Authorization")
 	if err := s.reserve(ss); err != nil {
-		release()
+		return err
+	}
+	if ss.payer, err = commit(r.Context(), ss.id); err != nil {
+		ss.log.Info("publisher refused", "remote", r.RemoteAddr, "reason", err)
+		ss.abandon(err)
 		return err
 	}
 	answer, err := ss.start(r.Context(), string(offer))
 	if err != nil {
-		// Free the stream name before answering, so a publisher that
-		// retries at once is not told the stream is live.
-		ss.close(err)
-		select {
-		case <-ss.done:
-		case <-time.After(5 * time.Second):
-		}
+		ss.abandon(err)
 		return err
 	}
-	loc := "/whip/" + url.PathEscape(stream) + "/" + ss.id
+	s.writeAnswer(w, ss, answer)
+	// Connected is logged when ICE and DTLS are (onConnectionState).
+	ss.log.Info("publisher offer answered", "remote", r.RemoteAddr, "video", info.Video, "audio", info.Audio)
+	return nil
+}
+
+// admit checks a POST's token, stream name and content type, and asks the
+// Admitter (when there is one) for its decision, not yet committed.
+func (s *Server) admit(r *http.Request) (string, Commit, error) {
+	if err := s.authorize(r); err != nil {
+		return "", nil, err
+	}
+	stream := r.PathValue("stream")
+	if !ValidStreamName(stream) {
+		return "", nil, ErrBadStreamName
+	}
+	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
+		return "", nil, err
+	}
+	if s.cfg.Admitter == nil {
+		return stream, func(context.Context, string) (fmt.Stringer, error) { return nil, nil }, nil
+	}
+	commit, err := s.cfg.Admitter.Admit(r, stream)
+	if err != nil {
+		s.log.Info("publisher refused", "stream", stream, "remote", r.RemoteAddr, "reason", err)
+		return "", nil, err
+	}
+	return stream, commit, nil
+}
+
+// writeAnswer answers a POST with the session's resource and SDP answer.
+func (s *Server) writeAnswer(w http.ResponseWriter, ss *session, answer string) {
 	hd := w.Header()
-	hd.Set("Location", loc)
+	hd.Set("Location", "/whip/"+url.PathEscape(ss.stream)+"/"+ss.id)
 	hd.Set("ETag", ss.currentETag())
 	hd.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	for _, srv := range s.cfg.RTC.ICEServers() {
@@ -101,9 +111,6 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	hd.Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write([]byte(answer))
-	// Connected is logged when ICE and DTLS are (onConnectionState).
-	ss.log.Info("publisher offer answered", "remote", r.RemoteAddr, "video", info.Video, "audio", info.Audio)
-	return nil
 }
 
 // handleOptions answers a non-preflight OPTIONS (preflights are answered by

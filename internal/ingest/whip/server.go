@@ -50,6 +50,11 @@ type Publish struct {
 	RequestKeyframe func()
 	// Stats reports the session's transport counters.
 	Stats func() SessionStats
+	// Payer is who the session's segments are billed to, as its admission
+	// committed it (nil: nobody). It travels with each segment instead of
+	// being looked up by stream name, so a later session of the name never
+	// changes who pays for this one's.
+	Payer fmt.Stringer
 }
 
 // SessionStats are a session's transport counters.
@@ -92,14 +97,25 @@ type Starter interface {
 }
 
 // Admitter decides who may publish (internal/trust checks wallet-signed
-// permits). Admit sees a new session's POST before its offer is read; an
-// error refuses it with the error's status (401 or 403 with a reason).
-// The session's later PATCH and DELETE must carry the same Authorization
-// header. Done is called once the admitted session ends (or failed to
-// start).
+// permits). Admit sees a new session's POST before its offer is read and
+// only decides: an error refuses the POST with its status (401 or 403 with
+// a reason), and nothing else changes until whip calls the returned
+// Commit. The session's later PATCH and DELETE must carry the same
+// Authorization header.
 type Admitter interface {
-	Admit(r *http.Request, stream string) (done func(), err error)
+	Admit(r *http.Request, stream string) (Commit, error)
 }
+
+// Commit makes an admission take effect for session, which holds the
+// stream name from then on (a permit's nonce is spent here). whip calls it
+// once the name is reserved, so a POST refused before that (409 because
+// the stream is live, a bad offer, a full node) changes nothing, and an
+// error refuses the session. It returns who the session's segments are
+// billed to (nil: nobody), carried in Publish.Payer.
+//
+// It is a function type (an alias), so an Admitter's method can return
+// one without importing this package.
+type Commit = func(ctx context.Context, session string) (payer fmt.Stringer, err error)
 
 // Config configures a WHIP server.
 type Config struct {
@@ -228,13 +244,15 @@ func (s *Server) authorizeSession(r *http.Request, ss *session) error {
 	return nil
 }
 
-// End closes the live session of stream, if any, with reason (the
-// publisher's balance ran out, say). It reports whether one was live.
-func (s *Server) End(stream string, reason error) bool {
+// End closes the session of stream with that id, if it is still open,
+// with reason (its publisher's balance ran out, say). It reports whether
+// it was. Sessions are named by id so that a reason about an ended one
+// never ends a later session of the same name.
+func (s *Server) End(stream, session string, reason error) bool {
 	s.mu.Lock()
-	ss := s.byStream[stream]
+	ss := s.byID[session]
 	s.mu.Unlock()
-	if ss == nil {
+	if ss == nil || ss.stream != stream {
 		return false
 	}
 	ss.log.Warn("ending the session", "reason", reason)

@@ -42,9 +42,9 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// auth is the Authorization header that created the session, and
-	// admitted the Admitter's done func (nil without an Admitter).
-	auth     string
-	admitted func()
+	// payer who its segments are billed to (Commit's).
+	auth  string
+	payer fmt.Stringer
 
 	pc   *webrtc.PeerConnection
 	sink Sink
@@ -101,7 +101,7 @@ func (ss *session) start(reqCtx context.Context, offer string) (string, error) {
 	sink, err := ss.srv.cfg.Starter.StartStream(ss.ctx, Publish{
 		Stream: ss.stream, Session: ss.id, RemoteAddr: ss.remote,
 		Video: ss.info.Video, Audio: ss.info.Audio,
-		RequestKeyframe: ss.requestKeyframe, Stats: ss.Stats,
+		RequestKeyframe: ss.requestKeyframe, Stats: ss.Stats, Payer: ss.payer,
 	})
 	if err != nil {
 		return "", err
@@ -417,6 +417,17 @@ func (ss *session) close(err error) {
 	})
 }
 
+// abandon ends a session that never started and waits for it, so its
+// stream name is free before the POST is answered: a publisher that
+// retries at once is not told the stream is live.
+func (ss *session) abandon(err error) {
+	ss.close(err)
+	select {
+	case <-ss.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
 func (ss *session) finish(err error) {
 	ss.wg.Wait()
 	if ss.sink != nil {
@@ -428,8 +439,5 @@ func (ss *session) finish(err error) {
 		ss.log.Info("session ended")
 	}
 	ss.srv.release(ss)
-	if ss.admitted != nil {
-		ss.admitted()
-	}
 	close(ss.done)
 }
