@@ -54,8 +54,12 @@ type Stream struct {
 	endedAt   time.Time
 	state     string
 	lastError string
-	hls       *hls.Stream
-	variants  []hls.Variant
+	// oversize is set from a keyframe whose SPS is larger than
+	// transcode.MaxDimension until a keyframe within it: those units are
+	// dropped.
+	oversize bool
+	hls      *hls.Stream
+	variants []hls.Variant
 	// transport is the session's last counters, kept when the stream ends
 	// so that its record need not hold the session (and its
 	// PeerConnection) for as long as the name is listed.
@@ -134,7 +138,11 @@ func (st *Stream) WriteAccessUnit(au media.AccessUnit) {
 	if au.Keyframe && len(au.NALUs) > 0 && media.NALUType(au.NALUs[0]) == 7 {
 		st.noteSPS(au.NALUs[0])
 	}
+	drop := st.oversize
 	st.mu.Unlock()
+	if drop {
+		return
+	}
 	if err := st.seg.Write(au); err != nil {
 		st.setError(fmt.Errorf("segmenter: %w", err))
 	}
@@ -164,6 +172,20 @@ func (st *Stream) noteSPS(nalu []byte) {
 	info, err := media.ParseSPS(nalu)
 	if err != nil {
 		st.lastError = "unreadable SPS: " + err.Error()
+		return
+	}
+	// Bounded on every keyframe, not only the first: a picture that
+	// switches mid-stream to 16896x16896 (all an SPS can say) would reach
+	// ffmpeg at 400 MiB a frame.
+	if big := info.Width > transcode.MaxDimension || info.Height > transcode.MaxDimension; big != st.oversize {
+		st.oversize = big
+		if big {
+			st.lastError = fmt.Sprintf("SPS of %dx%d, above %d a side: video dropped until a keyframe within it",
+				info.Width, info.Height, transcode.MaxDimension)
+			st.log.Warn("oversized picture: dropping video", "width", info.Width, "height", info.Height)
+		}
+	}
+	if st.oversize {
 		return
 	}
 	if st.stats.firstKeyframe.IsZero() {

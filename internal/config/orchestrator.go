@@ -47,7 +47,7 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.IntVar(&o.Capacity, "capacity", 2, "segments transcoded at once (with -transcode local)")
 	fs.Int64Var(&o.PricePerPixel, "price", 0, "price per output pixel, in wei")
 	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary (with -transcode local)")
-	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage) or hang (never answer)")
+	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage), hang (never answer) or inflate (each rendition sent 50 times over, and charged for)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &o.Identity)
@@ -91,12 +91,12 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	}
 	switch o.Fault {
 	case "":
-	case "corrupt", "hang":
+	case "corrupt", "hang", "inflate":
 		if o.Transcode != "local" {
 			errs = append(errs, errors.New("-fault works with -transcode local"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("-fault %q: want corrupt or hang", o.Fault))
+		errs = append(errs, fmt.Errorf("-fault %q: want corrupt, hang or inflate", o.Fault))
 	}
 	if o.Capacity < 1 {
 		errs = append(errs, fmt.Errorf("-capacity %d: want 1 or more", o.Capacity))

@@ -2,6 +2,7 @@ package mpegts
 
 import (
 	"fmt"
+	"time"
 )
 
 // maxHead is how much of each video PES ScanH264 hands over: enough for
@@ -9,22 +10,36 @@ import (
 // first slice.
 const maxHead = 2048
 
-// ScanH264 walks a segment's TS packets without assembling PES packets,
-// for counting what a segment holds cheaply: for each PES of the
-// program's H.264 stream it calls frame with whether the PES carries a
-// PTS and the first bytes of its elementary stream data (up to 2 KiB,
-// where the parameter sets sit before the first slice). A packet without
-// sync or a video PES that does not start with a PES header is an error.
+// ScanFrame is one PES of a segment's H.264 stream, as ScanH264Frames
+// hands it over.
+type ScanFrame struct {
+	HasPTS bool
+	PTS    time.Duration // the 33-bit 90 kHz value as read; 0 without HasPTS
+	// Head is the first bytes of the PES's elementary stream data (up to
+	// 2 KiB, where the parameter sets sit before the first slice). It is
+	// reused after the call returns.
+	Head []byte
+}
+
+// ScanH264 is ScanH264Frames for callers that need no timestamps.
 func ScanH264(ts []byte, frame func(hasPTS bool, head []byte) error) error {
+	return ScanH264Frames(ts, func(f ScanFrame) error { return frame(f.HasPTS, f.Head) })
+}
+
+// ScanH264Frames walks a segment's TS packets without assembling PES
+// packets, for counting what a segment holds cheaply: it calls frame for
+// each PES of the program's H.264 stream. A packet without sync or a video
+// PES that does not start with a PES header is an error.
+func ScanH264Frames(ts []byte, frame func(ScanFrame) error) error {
 	pmtPID, videoPID := -1, -1
-	var head []byte
-	open, hasPTS := false, false
+	var cur ScanFrame
+	open := false
 	flush := func() error {
 		if !open {
 			return nil
 		}
 		open = false
-		return frame(hasPTS, head)
+		return frame(cur)
 	}
 	if len(ts)%PacketSize != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(ts)%PacketSize)
@@ -84,10 +99,13 @@ func ScanH264(ts []byte, frame func(hasPTS bool, head []byte) error) error {
 			if err != nil {
 				return err
 			}
-			open, hasPTS = true, h.hasPTS
-			head = append(head[:0], h.payload[:min(len(h.payload), maxHead)]...)
-		case pid == videoPID && open && len(head) < maxHead:
-			head = append(head, payload[:min(len(payload), maxHead-len(head))]...)
+			open, cur.HasPTS, cur.PTS = true, h.hasPTS, 0
+			if h.hasPTS {
+				cur.PTS = TicksToDuration(h.pts)
+			}
+			cur.Head = append(cur.Head[:0], h.payload[:min(len(h.payload), maxHead)]...)
+		case pid == videoPID && open && len(cur.Head) < maxHead:
+			cur.Head = append(cur.Head, payload[:min(len(payload), maxHead-len(cur.Head))]...)
 		}
 	}
 	return flush()

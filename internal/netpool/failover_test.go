@@ -18,12 +18,15 @@ import (
 )
 
 func TestBadOrchestratorFailsOverAndIsSuspendedForTheStream(t *testing.T) {
-	for _, bad := range []string{"fail", "hang", "wrong-size", "missing", "garbage", "truncated", "empty-ts", "short", "shifted"} {
+	// The lies of issue 11, attack 3 (repeated, forged-sps, sps-switch,
+	// too-many-frames) fail like any fault.
+	for _, bad := range []string{"fail", "hang", "wrong-size", "missing", "garbage", "truncated", "empty-ts", "short", "shifted",
+		"repeated", "forged-sps", "sps-switch", "too-many-frames"} {
 		t.Run(bad, func(t *testing.T) {
 			b, g := startNode(t, bad), startNode(t, "ok")
 			p := newPool(t, Config{URLs: urls(b, g), AttemptTimeout: 300 * time.Millisecond})
 			job := segJob("a", 1)
-			want, _ := io.ReadAll(job.Reopen())
+			want := goodRendition(job.Profiles[1], nil, 640, 360)
 			rends, err := p.Transcode(context.Background(), job)
 			if err != nil {
 				t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/castnet/castnet/internal/mpegts"
+	"github.com/castnet/castnet/internal/mpegts/mpegtstest"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
 )
@@ -28,26 +29,37 @@ const (
 
 const goodInfo = `{"protocol":"castnet/2","codecs":["h264"],"capacity":4,"free":4,"price_per_pixel":"0","max_dimension":7680}`
 
-// makeTS muxes frames of fake H.264 at fps from start: enough for the
-// demuxer, which reads timestamps and not pictures. Writing to memory
-// cannot fail, so errors panic.
+// makeTS muxes frames of fake H.264 at fps from start, its SPS saying the
+// test source's 1280x720: enough for the demuxer, which reads timestamps and
+// not pictures.
 func makeTS(start time.Duration, frames, fps int) []byte {
+	return makeVideo(start, frames, fps, 1280, 720)
+}
+
+// makeVideo is makeTS with an SPS of w × h on the first frame. Writing to
+// memory cannot fail, so errors panic.
+func makeVideo(start time.Duration, frames, fps, w, h int) []byte {
 	var buf bytes.Buffer
 	m := mpegts.NewMuxer(&buf, mpegts.MuxerConfig{Video: true})
 	if err := m.WriteTables(); err != nil {
 		panic(err)
 	}
 	for i := range frames {
-		pts := start + time.Duration(i)*time.Second/time.Duration(fps)
-		nal := byte(0x41) // non-IDR slice
-		if i == 0 {
-			nal = 0x65
-		}
-		if err := m.WriteVideo(pts, pts, i == 0, []byte{0, 0, 0, 1, nal, byte(i), 0x80}); err != nil {
-			panic(err)
-		}
+		writeFrame(m, start+time.Duration(i)*time.Second/time.Duration(fps), i, w, h)
 	}
 	return buf.Bytes()
+}
+
+// writeFrame writes fake frame i at pts; frame 0 is an IDR after an SPS of
+// w × h.
+func writeFrame(m *mpegts.Muxer, pts time.Duration, i, w, h int) {
+	nalus := [][]byte{{0x41, byte(i), 0x80}} // non-IDR slice
+	if i == 0 {
+		nalus = [][]byte{mpegtstest.SPS(w, h), {0x65, 0x88, 0x80}}
+	}
+	if err := m.WriteVideoNALUs(pts, pts, i == 0, nalus); err != nil {
+		panic(err)
+	}
 }
 
 // segJob is segment seq of stream, with one rung below the 720p source.
@@ -121,23 +133,12 @@ func (n *fakeNode) transcode(ctx context.Context, job transcode.Job) ([]transcod
 		return nil, ctx.Err()
 	}
 	mode := n.mode.Load().(string)
-	data := in
-	switch mode {
-	case "hang":
+	if mode == "hang" {
 		<-ctx.Done()
 		return nil, ctx.Err()
-	case "fail":
+	}
+	if mode == "fail" {
 		return nil, errors.New("ffmpeg exploded\n[h264] second line of stderr")
-	case "garbage":
-		data = bytes.Repeat([]byte("not a transport stream "), 100)
-	case "truncated":
-		data = in[:len(in)*2/5]
-	case "empty-ts":
-		data = makeTS(srcStart, 0, srcFPS)
-	case "short":
-		data = makeTS(srcStart, srcFrames/2, srcFPS)
-	case "shifted":
-		data = makeTS(srcStart+time.Second, srcFrames, srcFPS)
 	}
 	var out []transcode.Rendition
 	for i, p := range job.Profiles {
@@ -145,12 +146,90 @@ func (n *fakeNode) transcode(ctx context.Context, job transcode.Job) ([]transcod
 			break
 		}
 		w, h := transcode.FitSize(p, job.SourceWidth, job.SourceHeight)
+		data := goodRendition(p, in, w, h)
+		if !p.IsSource() {
+			data = spoil(mode, data, w, h)
+		}
 		if mode == "wrong-size" {
 			w, h = job.SourceWidth, job.SourceHeight
 		}
 		out = append(out, transcode.Rendition{Profile: p, Width: w, Height: h, Data: data})
 	}
 	return out, nil
+}
+
+// goodRendition is what an honest node makes of the test segment in for
+// p: the source as it came, a transcoded rendition with the same timing at
+// its fitted size w × h.
+func goodRendition(p transcode.Profile, in []byte, w, h int) []byte {
+	if p.IsSource() {
+		return in
+	}
+	return makeVideo(srcStart, srcFrames, srcFPS, w, h)
+}
+
+// spoil is what a faulty or lying node sends for a transcoded rendition of
+// w × h instead of good.
+func spoil(mode string, good []byte, w, h int) []byte {
+	switch mode {
+	case "garbage":
+		return bytes.Repeat([]byte("not a transport stream "), 100)
+	case "truncated":
+		return good[:len(good)*2/5]
+	case "empty-ts":
+		return makeVideo(srcStart, 0, srcFPS, w, h)
+	case "short":
+		return makeVideo(srcStart, srcFrames/2, srcFPS, w, h)
+	case "shifted":
+		return makeVideo(srcStart+time.Second, srcFrames, srcFPS, w, h)
+	case "repeated": // the segment 50 times over, counters running on
+		return repeatVideo(50, w, h)
+	case "forged-sps": // declared at w × h, but the SPS says 16896x16896
+		return makeVideo(srcStart, srcFrames, srcFPS, 16896, 16896)
+	case "sps-switch": // w × h, then an SPS of 16896x16896 mid-segment
+		return switchVideo(w, h, 16896, 16896)
+	case "too-many-frames": // four times the profile's rate
+		return makeVideo(srcStart, 4*30*srcFrames/srcFPS, 4*30, w, h)
+	}
+	return good
+}
+
+// repeatVideo muxes the test segment's frames n times over in one muxer,
+// so that the continuity counters run on as if renumbered.
+func repeatVideo(n, w, h int) []byte {
+	var buf bytes.Buffer
+	m := mpegts.NewMuxer(&buf, mpegts.MuxerConfig{Video: true})
+	if err := m.WriteTables(); err != nil {
+		panic(err)
+	}
+	for range n {
+		for i := range srcFrames {
+			writeFrame(m, srcStart+time.Duration(i)*time.Second/srcFPS, i, w, h)
+		}
+	}
+	return buf.Bytes()
+}
+
+// switchVideo is the test segment at w × h whose SPS switches to sw × sh
+// halfway.
+func switchVideo(w, h, sw, sh int) []byte {
+	var buf bytes.Buffer
+	m := mpegts.NewMuxer(&buf, mpegts.MuxerConfig{Video: true})
+	if err := m.WriteTables(); err != nil {
+		panic(err)
+	}
+	for i := range srcFrames {
+		pts := srcStart + time.Duration(i)*time.Second/srcFPS
+		if i == srcFrames/2 {
+			w, h = sw, sh
+			if err := m.WriteVideoNALUs(pts, pts, true, [][]byte{mpegtstest.SPS(w, h), {0x65, 0x88, 0x80}}); err != nil {
+				panic(err)
+			}
+			continue
+		}
+		writeFrame(m, pts, i, w, h)
+	}
+	return buf.Bytes()
 }
 
 // newPool builds a Pool closed at the end of the test and waits for its

@@ -47,6 +47,7 @@ func TestCheckMedia(t *testing.T) {
 		{"without a source, sound output passes", nil, makeTS(0, 3, srcFPS), ""},
 		{"without a source, garbage still fails", nil, []byte("garbage"), "does not demux"},
 		{"a source without video checks only soundness", makeTS(0, 0, 1), makeTS(0, 3, srcFPS), ""},
+		{"frames sent twice over fail", src, repeatVideo(2, 1280, 720), "20 of its 40 frames repeat a timestamp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +59,7 @@ func TestCheckMedia(t *testing.T) {
 				}
 				sp = &v
 			}
-			err := checkMedia([]transcode.Rendition{{Profile: transcode.SourceProfile(), Data: tt.out}}, sp)
+			err := checkMedia(segJob("a", 1), []transcode.Rendition{{Profile: transcode.SourceProfile(), Data: tt.out}}, sp)
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("rejected: %v", err)
 			}
@@ -168,7 +169,7 @@ func TestCheckMediaPassesRealRenditions(t *testing.T) {
 	if err := checkOutput(job, rends); err != nil {
 		t.Error(err)
 	}
-	if err := checkMedia(rends, &src); err != nil {
+	if err := checkMedia(job, rends, &src); err != nil {
 		t.Errorf("real renditions rejected: %v (source %+v)", err, src)
 	}
 	for _, r := range rends {
@@ -182,7 +183,7 @@ func BenchmarkCheckMedia(b *testing.B) {
 	sp, _ := readVideoSpan(bytes.NewReader(src), false)
 	rends := []transcode.Rendition{{Profile: transcode.SourceProfile(), Data: src}, {Profile: transcode.SourceProfile(), Data: src}}
 	for b.Loop() {
-		if err := checkMedia(rends, &sp); err != nil {
+		if err := checkMedia(transcode.Job{}, rends, &sp); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -107,11 +107,28 @@ const (
 )
 
 // isBusy reports whether err is an orchestrator's 503 (no free slot now)
-// or 402 (our credit there ran short: the next attempt pays for the whole
-// segment), neither a fault of the node.
+// or a 402 to a request that carried no payment (its terms changed: the
+// sealer fetches them afresh), neither a fault of the node. A 402 after a
+// payment is a fault: the node took the tickets and refused the work, and
+// could do so forever if it only made the segment move on.
 func isBusy(err error) bool {
 	var se *remote.StatusError
-	return errors.As(err, &se) && (se.Code == http.StatusServiceUnavailable || se.Code == http.StatusPaymentRequired)
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code == http.StatusServiceUnavailable || se.Code == http.StatusPaymentRequired && !se.Paid
+}
+
+// checkRenditions is what an answer must pass before it is accepted, and
+// before anything is paid for it.
+func checkRenditions(job transcode.Job, rends []transcode.Rendition, src *sourceSpan) error {
+	if err := checkOutput(job, rends); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadOutput, err)
+	}
+	if err := checkMedia(job, rends, src.get()); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadOutput, err)
+	}
+	return nil
 }
 
 // sleep waits d unless ctx or the pool ends first; it reports whether it
@@ -155,7 +172,11 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	a := job
 	a.Input = tr
 	start := time.Now()
-	rends, err := n.client.Transcode(actx, a)
+	// The output is checked before the sealer sees the answer: it bills
+	// and debits, so refused work is never paid for.
+	rends, err := n.client.TranscodeChecked(actx, a, func(_ transcode.Job, rends []transcode.Rendition) error {
+		return checkRenditions(job, rends, src)
+	})
 	answered := time.Now()
 	if err != nil {
 		if errors.Is(context.Cause(actx), ErrTimeout) && ctx.Err() == nil {
@@ -165,12 +186,6 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 			return nil, 0, cause
 		}
 		return nil, 0, err
-	}
-	if err := checkOutput(job, rends); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrBadOutput, err)
-	}
-	if err := checkMedia(rends, src.get()); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrBadOutput, err)
 	}
 	from := start
 	if eof := tr.eofAt(); eof.After(from) {

@@ -18,7 +18,16 @@ const (
 	FaultCorrupt = "corrupt"
 	// FaultHang reads the segment and then never answers.
 	FaultHang = "hang"
+	// FaultInflate makes real renditions and sends each transcoded one
+	// InflateTimes over, continuity counters renumbered so that it demuxes
+	// as one stream: the orchestrator's own gate signs for, and charges,
+	// InflateTimes the pixels (issue 11, attack 3). A broadcaster must
+	// refuse it and never bill it.
+	FaultInflate = "inflate"
 )
+
+// InflateTimes is how many times over FaultInflate sends a rendition.
+const InflateTimes = 50
 
 // WithFault wraps tr so that it commits fault; "" returns tr unchanged.
 func WithFault(tr transcode.Transcoder, fault string) (transcode.Transcoder, error) {
@@ -27,6 +36,8 @@ func WithFault(tr transcode.Transcoder, fault string) (transcode.Transcoder, err
 		return tr, nil
 	case FaultCorrupt, FaultHang:
 		return faulty{fault: fault}, nil
+	case FaultInflate:
+		return inflating{tr}, nil
 	}
 	return nil, fmt.Errorf("orchestrator: unknown fault %q", fault)
 }
@@ -51,4 +62,42 @@ func (f faulty) Transcode(ctx context.Context, job transcode.Job) ([]transcode.R
 			Data: bytes.Repeat([]byte("not video "), 1000)})
 	}
 	return out, nil
+}
+
+// inflating is FaultInflate: an honest transcode, sent many times over.
+type inflating struct{ tr transcode.Transcoder }
+
+func (f inflating) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+	rends, err := f.tr.Transcode(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rends {
+		if !r.Profile.IsSource() {
+			rends[i].Data = renumberCC(bytes.Repeat(r.Data, InflateTimes))
+		}
+	}
+	return rends, nil
+}
+
+// renumberCC rewrites the continuity counters of MPEG-TS packets so that
+// each PID's count runs on without a jump (ISO/IEC 13818-1 §2.4.3.3):
+// segments glued together then demux as one without a discontinuity.
+func renumberCC(ts []byte) []byte {
+	const packetSize = 188
+	next := map[int]byte{}
+	for off := 0; off+packetSize <= len(ts); off += packetSize {
+		p := ts[off : off+packetSize]
+		if p[3]&0x10 == 0 {
+			continue // no payload: the counter does not advance
+		}
+		pid := int(p[1]&0x1F)<<8 | int(p[2])
+		cc, seen := next[pid]
+		if !seen {
+			cc = p[3] & 0x0F
+		}
+		p[3] = p[3]&0xF0 | cc
+		next[pid] = (cc + 1) & 0x0F
+	}
+	return ts
 }

@@ -166,26 +166,44 @@ func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, e
 	return http.Header{remote.HeaderPayment: {pm.EncodePayment(p)}}, nil
 }
 
-// Failed learns from an orchestrator's refusal: a 402 means its view of
-// this broadcaster's credit is lower than ours, so ours restarts from
-// zero and the next payment covers the whole segment.
+// Failed learns from an orchestrator's refusal (remote.Client calls it
+// for each paid request that no answer reached Answer for). A 402 means
+// its view of this broadcaster's credit or of its own terms differs from
+// ours: the terms are fetched afresh before the next payment. The credit
+// stays. The tickets sent are the orchestrator's, and starting again from
+// zero would pay a whole segment more to a node that can answer 402
+// forever; netpool counts a 402 after a payment as that node's fault
+// instead.
 func (s *sealer) Failed(job transcode.Job, code int) {
-	if code != http.StatusPaymentRequired || s.b.cfg.Sender == nil {
+	if code != http.StatusPaymentRequired {
 		return
 	}
 	s.mu.Lock()
-	orch := s.info.Address
+	s.fetched = time.Time{}
 	s.mu.Unlock()
-	s.b.cfg.Sender.SetCredit(orch, nil)
+}
+
+// jobDuration is the segment's duration as its record signs it (0:
+// unknown).
+func jobDuration(job transcode.Job) time.Duration {
+	if job.Duration == nil {
+		return 0
+	}
+	return max(job.Duration(), 0).Truncate(time.Millisecond)
+}
+
+// billedDuration is the duration renditions are billed for: the signed
+// one, or the nominal segment's when that is unknown.
+func (s *sealer) billedDuration(job transcode.Job) time.Duration {
+	if d := jobDuration(job); d > 0 {
+		return d
+	}
+	return s.b.cfg.Segment
 }
 
 // record is the signed Segment statement for a job's bytes.
 func (s *sealer) record(job transcode.Job, in remote.SegmentSum) (Sealed, error) {
-	var d time.Duration
-	if job.Duration != nil {
-		d = job.Duration()
-	}
-	seg := sign.Segment{Stream: job.Stream, Seq: job.Seq, DurationMs: uint64(max(d, 0).Milliseconds()),
+	seg := sign.Segment{Stream: job.Stream, Seq: job.Seq, DurationMs: uint64(jobDuration(job).Milliseconds()),
 		Hash: in.Keccak, Profiles: ProfilesHash(job.Profiles)}
 	if perm := payer(job.Payer); perm != nil {
 		seg.Permit = perm.digest
@@ -253,10 +271,10 @@ func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header
 		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
 	}
 	hashes := renditionHashes(rends)
-	px, err := Pixels(rends)
+	px, err := BillablePixels(job, s.billedDuration(job), rends)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("%w: counting pixels: %w", ErrReceipt, err)
+		return "", fmt.Errorf("%w: billing pixels: %w", ErrReceipt, err)
 	case t.Address != (common.Address{}) && orch != t.Address:
 		return "", fmt.Errorf("%w: signed by %s, the orchestrator is %s", ErrReceipt, orch.Hex(), t.Address.Hex())
 	case rc.Orchestrator != orch || rc.Transcoder != tr || res.Transcoder != tr:

@@ -185,8 +185,10 @@ func TestSealerHeaders(t *testing.T) {
 	})
 }
 
-// TestSealerFailed: a 402 resets the broadcaster's credit at the
-// orchestrator, so the next payment covers a whole segment.
+// TestSealerFailed: a 402 keeps the broadcaster's credit at the
+// orchestrator (zeroing it paid a whole segment again to a node that may
+// answer 402 forever, issue 11) and has the terms fetched afresh before the
+// next payment; a 503 changes nothing.
 func TestSealerFailed(t *testing.T) {
 	n := newPaidNode(t, 3)
 	info := newInfo(t, n.oKey.Address, "3", n.rc)
@@ -200,29 +202,34 @@ func TestSealerFailed(t *testing.T) {
 	if credit.Sign() <= 0 {
 		t.Fatalf("credit %s after paying", credit)
 	}
+	fetches := info.count()
+	tickets := func() int {
+		t.Helper()
+		hdr, err := s.Headers(t.Context(), job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pm.ParsePayment(hdr.Get(remote.HeaderPayment))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Tickets)
+	}
 	s.Failed(job, http.StatusServiceUnavailable)
 	if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
 		t.Errorf("a 503 changed the credit: %s, was %s", c, credit)
 	}
-	// Paid up, the next segment carries no ticket...
-	hdr, err := s.Headers(t.Context(), job)
-	if err != nil {
-		t.Fatal(err)
+	// Paid up, the next segment carries no ticket, on the cached terms...
+	if k := tickets(); k != 0 || info.count() != fetches {
+		t.Errorf("%d tickets, %d fetches of the terms, with the credit covering the segment", k, info.count()-fetches)
 	}
-	if p, err := pm.ParsePayment(hdr.Get(remote.HeaderPayment)); err != nil || len(p.Tickets) != 0 {
-		t.Errorf("%d tickets with the credit covering the segment: %v", len(p.Tickets), err)
-	}
-	// ...until the orchestrator says 402.
+	// ...and after a 402 still none, on fresh terms.
 	s.Failed(job, http.StatusPaymentRequired)
-	if c := n.snd.Credit(n.oKey.Address); c.Sign() != 0 {
-		t.Errorf("credit %s after a 402", c)
+	if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
+		t.Errorf("credit %s after a 402, was %s", c, credit)
 	}
-	hdr, err = s.Headers(t.Context(), job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p, err := pm.ParsePayment(hdr.Get(remote.HeaderPayment)); err != nil || len(p.Tickets) == 0 {
-		t.Errorf("no tickets after a 402: %v", err)
+	if k := tickets(); k != 0 || info.count() != fetches+1 {
+		t.Errorf("%d tickets, %d fetches of the terms after a 402: want 0 and 1", k, info.count()-fetches)
 	}
 	// Without a sender a 402 is nothing to act on.
 	NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d}).ForNode(info.srv.URL).Failed(job, http.StatusPaymentRequired)

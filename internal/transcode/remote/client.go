@@ -37,19 +37,66 @@ type StatusError struct {
 	Code       int
 	Reason     string
 	RetryAfter string
+	// Paid is whether the refused request carried a payment (the
+	// Sealer's HeaderPayment): a 402 then means the node took it and
+	// refused the work anyway.
+	Paid bool
 }
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("node answered %d: %s", e.Code, e.Reason)
 }
 
+// Check vets a node's renditions for job before the client accepts them;
+// an error refuses them.
+type Check func(job transcode.Job, rends []transcode.Rendition) error
+
 // Transcode streams job.Input to the node as it grows (the body has no
 // length, so net/http sends it chunked) and returns the renditions, each
 // checked against the hash the node sent.
 func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
-	profiles, err := encodeProfiles(job.Profiles)
+	return c.TranscodeChecked(ctx, job, nil)
+}
+
+// TranscodeChecked is Transcode with check run on the renditions before the
+// Sealer sees the answer: Sealer.Answer settles (bills and debits), so
+// output that check refuses is never paid for. A nil check checks nothing.
+// Once Sealer.Headers has paid for the request, exactly one of Answer and
+// Failed ends it.
+func (c *Client) TranscodeChecked(ctx context.Context, job transcode.Job, check Check) ([]transcode.Rendition, error) {
+	req, sum, err := c.request(ctx, job)
 	if err != nil {
 		return nil, err
+	}
+	if c.Sealer != nil {
+		if err := c.seal(ctx, req, job, sum); err != nil {
+			return nil, err
+		}
+	}
+	rends, resp, err := c.exchange(req, job, check)
+	switch {
+	case c.Sealer == nil:
+		return rends, err
+	case err != nil:
+		c.Sealer.Failed(job, statusOf(err))
+		return nil, err
+	}
+	proof, err := c.Sealer.Answer(job, sum.Sum(), resp.Header, rends)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rends {
+		rends[i].Proof = proof
+	}
+	return rends, nil
+}
+
+// request builds the POST of job's segment: streamed as it grows, with the
+// signed record as a trailer, or whole.
+func (c *Client) request(ctx context.Context, job transcode.Job) (*http.Request, *Summer, error) {
+	profiles, err := encodeProfiles(job.Profiles)
+	if err != nil {
+		return nil, nil, err
 	}
 	sum := NewSummer(job.Input, c.Sealer != nil)
 	var body io.Reader
@@ -57,7 +104,7 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	if c.Whole {
 		b, err := io.ReadAll(sum)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", transcode.ErrInput, err)
+			return nil, nil, fmt.Errorf("%w: %v", transcode.ErrInput, err)
 		}
 		body = bytes.NewReader(b)
 	} else {
@@ -76,7 +123,7 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.URL, "/")+Path, body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Trailer = trailer
 	req.Header.Set("Content-Type", "video/mp2t")
@@ -86,51 +133,65 @@ func (c *Client) Transcode(ctx context.Context, job transcode.Job) ([]transcode.
 	}
 	req.Header.Set(HeaderSource, formatSize(job.SourceWidth, job.SourceHeight))
 	req.Header.Set(HeaderProfiles, profiles)
-	if c.Sealer != nil {
-		hdr, err := c.Sealer.Headers(ctx, job)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		if c.Whole {
-			v, err := c.Sealer.Segment(job, sum.Sum())
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set(HeaderSegment, v)
-		}
+	return req, sum, nil
+}
+
+// seal adds the Sealer's payment, and the signed record of a whole upload.
+func (c *Client) seal(ctx context.Context, req *http.Request, job transcode.Job, sum *Summer) error {
+	hdr, err := c.Sealer.Headers(ctx, job)
+	if err != nil {
+		return err
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if !c.Whole {
+		return nil
+	}
+	v, err := c.Sealer.Segment(job, sum.Sum())
+	if err != nil {
+		c.Sealer.Failed(job, 0)
+		return err
+	}
+	req.Header.Set(HeaderSegment, v)
+	return nil
+}
+
+// exchange sends req and reads the node's renditions, checked.
+func (c *Client) exchange(req *http.Request, job transcode.Job, check Check) ([]transcode.Rendition, *http.Response, error) {
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		if c.Sealer != nil {
-			c.Sealer.Failed(job, resp.StatusCode)
-		}
 		reason, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-		return nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
-			RetryAfter: resp.Header.Get("Retry-After")}
+		return nil, nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
+			RetryAfter: resp.Header.Get("Retry-After"), Paid: req.Header.Get(HeaderPayment) != ""}
 	}
 	rends, err := ReadRenditions(resp.Header.Get("Content-Type"), resp.Body, job.Profiles)
-	if err != nil || c.Sealer == nil {
-		return rends, err
-	}
-	proof, err := c.Sealer.Answer(job, sum.Sum(), resp.Header, rends)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for i := range rends {
-		rends[i].Proof = proof
+	if check != nil {
+		if err := check(job, rends); err != nil {
+			return nil, nil, err
+		}
 	}
-	return rends, nil
+	return rends, resp, nil
+}
+
+// statusOf is the node's HTTP status in err, 0 when it sent none.
+func statusOf(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
 }
 
 // endBody is a request body that runs atEOF once its reader ends, before

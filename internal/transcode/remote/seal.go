@@ -45,10 +45,14 @@ type Sealer interface {
 	// was read.
 	Segment(job transcode.Job, sum SegmentSum) (string, error)
 	// Answer checks the answer's headers against the renditions and
-	// returns the proof to attach to each rendition (Rendition.Proof).
+	// returns the proof to attach to each rendition (Rendition.Proof). It
+	// is called only for renditions the client's check accepted, and ends
+	// the request whatever it returns.
 	Answer(job transcode.Job, sum SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error)
-	// Failed is told the status of a refused request (402: the node's
-	// view of our credit differs).
+	// Failed ends a request Headers paid for that no answer reached
+	// Answer for: code is the node's refusal (402: its view of our credit
+	// or terms differs), 0 when none came (the request failed, or the
+	// renditions were unreadable or refused before Answer).
 	Failed(job transcode.Job, code int)
 }
 

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"math/big"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestInflatingOrchestratorIsNeverBilled (issue 11, attack 3): the first
+// orchestrator a paying broadcaster tries is a liar (-fault inflate): it
+// sends each rendition 50 times over with its continuity counters
+// renumbered, and signs for and charges 50 times the pixels. The
+// broadcaster refuses the answer before anything is billed, fails the
+// segment over to the honest orchestrator and suspends the liar for the
+// stream. The publisher is billed exactly what the honest one charged, and
+// the custody log verifies.
+func TestInflatingOrchestratorIsNeverBilled(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	ledgerPath := filepath.Join(t.TempDir(), "ledger.db")
+	led := openLedger(t, ledgerPath)
+	ctx := context.Background()
+	bKey, liarKey, honestKey, pubKey := newKey(t), newKey(t), newKey(t), newKey(t)
+	eth := new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
+	for _, fund := range []func() error{
+		func() error { return led.FundDeposit(ctx, bKey.Address, eth) },
+		func() error { return led.FundReserve(ctx, bKey.Address, eth) },
+		func() error { return led.FundPublisher(ctx, pubKey.Address, eth) },
+	} {
+		if err := fund(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paid := func(k []string, extra ...string) string {
+		u, _, _ := startOrchestrator(t, append(append([]string{"-price", "3", "-ledger", ledgerPath}, k...), extra...)...)
+		return u
+	}
+	liar := paid(keyFlags(t, liarKey), "-fault", "inflate")
+	honest := paid(keyFlags(t, honestKey), "-capacity", "4")
+	b := startRole(t, "broadcaster", append([]string{"-orchestrators", liar + "," + honest, "-ledger", ledgerPath,
+		"-require-permit"}, keyFlags(t, bKey)...)...)
+
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := publish(pctx, append(append([]string{}, keyFlags(t, pubKey)...), "-test-pattern",
+		"-width", "640", "-height", "360", "-bitrate", "800000", "-duration", "10s", b.URL+"/whip/liar")...)
+	if err != nil {
+		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	st := b.waitState("liar", "ended", time.Minute)
+	if st.Published != st.Segments || st.Published < 4 || st.SourceOnly != 0 || st.Failures != 0 {
+		t.Fatalf("published %d of %d, %d source only, %d failures (%s)",
+			st.Published, st.Segments, st.SourceOnly, st.Failures, st.LastError)
+	}
+	nodes := orchestrators(t, b.URL)
+	if nodes[liar].Failed < 1 || nodes[liar].OK != 0 || !slices.Contains(nodes[liar].SuspendedFor, "liar") {
+		t.Errorf("the liar was not failed and suspended: %+v", nodes[liar])
+	}
+	var lied, charged payments
+	if err := json.Unmarshal([]byte(get(t, liar+"/api/payments")), &lied); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(get(t, honest+"/api/payments")), &charged); err != nil {
+		t.Fatal(err)
+	}
+	if lied.Charged.Segments < 1 {
+		t.Fatalf("the liar charged nothing (%+v): the test did not lie", lied.Charged)
+	}
+	pAcct, err := led.Account(ctx, pubKey.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	billed := new(big.Int).Sub(eth, pAcct.Publisher)
+	if want := wei(t, charged.Charged.Wei); billed.Cmp(want) != 0 {
+		t.Errorf("publisher billed %s wei, the honest orchestrator charged %s (the liar claimed %s for %d segments)",
+			billed, want, lied.Charged.Wei, lied.Charged.Segments)
+	}
+	t.Logf("the liar charged %s wei for %d pixels in %d segments; the publisher paid %s wei, the honest node's %d pixels in %d segments",
+		lied.Charged.Wei, lied.Charged.Pixels, lied.Charged.Segments, billed, charged.Charged.Pixels, charged.Charged.Segments)
+	vout, err := exec.Command(binary, "verify", "-strict", filepath.Join(b.Data, "hls", "liar")).CombinedOutput()
+	if err != nil {
+		t.Errorf("castnet verify: %v\n%s", err, vout)
+	}
+}
