@@ -129,7 +129,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return st.Dir(), true
 	}))
 	mux.Handle("/", pages)
-	d.HTTP = httpx.Serve(ln, mux, log)
+	d.HTTP = httpx.ServeLimited(ln, mux, log, httpx.Limits{MaxConns: cfg.Limits.MaxConns})
 	startT()
 	level, note := d.RTC.ReachNote(ln.Addr())
 	log.Log(context.Background(), level, note)
@@ -243,7 +243,8 @@ func (d *Dev) ownNetwork(cfg config.Dev, log *slog.Logger, base string, mux *htt
 	log.Info("dev: throwaway keys for the built-in orchestrator and transcoder", "orchestrator", oKey.Address.Hex(),
 		"transcoder", tKey.Address.Hex(), "price_per_pixel", cfg.Price)
 	orch, err := orchestrator.New(seller.config(orchestrator.Config{Workers: workers{pool},
-		PricePerPixel: cfg.Price.Int64(), Logger: log.With("role", "orchestrator")}, oKey.Address))
+		PricePerPixel: cfg.Price.Int64(), Segment: cfg.Segment, InputIdle: cfg.Limits.InputIdle,
+		Logger: log.With("role", "orchestrator")}, oKey.Address))
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func StartOrchestrator(cfg config.Orchestrator, log *slog.Logger) (_ *Orchestrat
 	if err != nil {
 		return nil, err
 	}
-	if o.HTTP, err = httpx.Listen(cfg.HTTPAddr, orch.Handler(), log); err != nil {
+	if o.HTTP, err = httpx.ListenLimited(cfg.HTTPAddr, orch.Handler(), log, httpx.Limits{MaxConns: cfg.Limits.MaxConns}); err != nil {
 		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
 	}
 	if cfg.Transcode == "remote" {
@@ -80,8 +80,8 @@ func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orches
 			return nil, err
 		}
 		o.closers.add(pool.Close)
-		return orchestrator.New(seller.config(orchestrator.Config{Workers: workers{pool},
-			PricePerPixel: cfg.PricePerPixel, Logger: log}, key.Address))
+		return orchestrator.New(seller.config(limited(orchestrator.Config{Workers: workers{pool},
+			PricePerPixel: cfg.PricePerPixel, Logger: log}, cfg.Limits), key.Address))
 	}
 	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{Path: cfg.FFmpeg, Logger: log.With("component", "ffmpeg")})
 	if err != nil {
@@ -95,8 +95,14 @@ func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orches
 	if cfg.Fault != "" {
 		log.Warn("this orchestrator misbehaves on purpose, for testing", "fault", cfg.Fault)
 	}
-	return orchestrator.New(seller.config(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
-		PricePerPixel: cfg.PricePerPixel, Logger: log}, key.Address))
+	return orchestrator.New(seller.config(limited(orchestrator.Config{Transcoder: tr, Capacity: cfg.Capacity,
+		PricePerPixel: cfg.PricePerPixel, Logger: log}, cfg.Limits), key.Address))
+}
+
+// limited sets the orchestrator's deadlines for segment uploads.
+func limited(c orchestrator.Config, l config.Limits) orchestrator.Config {
+	c.InputIdle, c.AttemptTimeout = l.InputIdle, l.AttemptTimeout
+	return c
 }
 
 // Close stops the node; idempotent.

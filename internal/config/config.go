@@ -58,6 +58,8 @@ type Dev struct {
 	// SourceOnly publishes segments as cut, with no transcoding at all (no
 	// orchestrators, no ffmpeg).
 	SourceOnly bool
+	// Limits bound what peers may hold of the node (limits.go).
+	Limits Limits
 	// Identity is the broadcaster's key (dev makes throwaway keys for its
 	// orchestrator and transcoder).
 	Identity Identity
@@ -122,6 +124,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.ProfilesFile, "profiles", "", "JSON file with the transcoding ladder (list of {name,width,height,bitrate,fps,gop})")
 	token := addSecretFlag(fs, &d.PublishToken, "publish-token", PublishTokenEnv, "require this bearer token to publish")
 	fs.IntVar(&d.MaxStreams, "max-streams", 8, "most streams live at once (0: no limit)")
+	addLimitFlags(fs, &d.Limits, role)
 	fs.StringVar(&d.WebRTCUDP, "webrtc-udp", "local:8189", "the single UDP address all WebRTC media uses: local:PORT is every address of this machine, answering this machine only; use :8189 to accept other machines")
 	fs.Var(&natIPs, "nat-ip", "public IP to advertise in ICE candidates when behind NAT (repeatable)")
 	fs.Var(&iceServers, "ice-server", "STUN/TURN server as URL or URL,username,credential (repeatable)")
@@ -229,6 +232,9 @@ func (d *Dev) finish() error {
 	}
 	if d.MaxStreams < 0 {
 		errs = append(errs, fmt.Errorf("-max-streams %d: want 0 or more", d.MaxStreams))
+	}
+	if err := d.Limits.check(); err != nil {
+		errs = append(errs, err)
 	}
 	if d.Window < 3 {
 		errs = append(errs, fmt.Errorf("-hls-window %d: want 3 or more (RFC 8216 §6.2.2)", d.Window))

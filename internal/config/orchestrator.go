@@ -33,6 +33,8 @@ type Orchestrator struct {
 	// FaceValue is what a winning ticket pays (nil: the default, 1e15 wei
 	// or 100 tickets' worth).
 	FaceValue *big.Int
+	// Limits bound what peers may hold of the node (limits.go).
+	Limits Limits
 }
 
 // ParseOrchestrator reads `castnet orchestrator` flags.
@@ -54,6 +56,7 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.StringVar(&o.Ledger, "ledger", "./castnet-data/ledger.db", "SQLite ledger file tickets are checked and redeemed against")
 	fs.Int64Var(&o.ChainID, "chain-id", 0, "EIP-712 chainId for receipts (default: none)")
 	faceValue := fs.String("face-value", "", "what a winning ticket pays, in wei (default: 1e15, or 100 tickets' worth if more)")
+	addLimitFlags(fs, &o.Limits, "orchestrator")
 	if err := fs.Parse(args); err != nil {
 		return Orchestrator{}, err
 	}
@@ -100,6 +103,9 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	}
 	if o.Capacity < 1 {
 		errs = append(errs, fmt.Errorf("-capacity %d: want 1 or more", o.Capacity))
+	}
+	if err := o.Limits.check(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.PricePerPixel < 0 {
 		errs = append(errs, fmt.Errorf("-price %d: want 0 or more", o.PricePerPixel))

@@ -26,6 +26,7 @@ var (
 	ErrMethodNotAllowed     = errors.New("method not allowed")
 	ErrConflict             = errors.New("conflict")
 	ErrPreconditionFailed   = errors.New("precondition failed")
+	ErrRequestTimeout       = errors.New("request timed out")
 	ErrTooLarge             = errors.New("request body too large")
 	ErrUnsupportedMedia     = errors.New("unsupported media type")
 	ErrUnprocessable        = errors.New("unprocessable")
@@ -39,6 +40,9 @@ var statusOf = []struct {
 	err    error
 	status int
 }{
+	// First: a request cut off for being slow failed because it was slow,
+	// whatever the read error was wrapped in (a bad request, bad input).
+	{ErrRequestTimeout, http.StatusRequestTimeout},
 	{ErrBadRequest, http.StatusBadRequest},
 	{ErrUnauthorized, http.StatusUnauthorized},
 	{ErrPaymentRequired, http.StatusPaymentRequired},

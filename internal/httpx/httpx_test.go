@@ -22,6 +22,7 @@ func TestStatusOf(t *testing.T) {
 		{WithRetryAfter(fmt.Errorf("full: %w", ErrUnavailable), time.Second), 503},
 		{errors.Join(errors.New("x"), ErrForbidden), 403},
 		{&http.MaxBytesError{Limit: 1}, 413},
+		{fmt.Errorf("reading body: %w", errors.Join(ErrBadRequest, fmt.Errorf("%w: slow", ErrRequestTimeout))), 408},
 		{errors.New("disk on fire"), 500},
 	}
 	for _, tc := range tests {

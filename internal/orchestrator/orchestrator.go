@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -56,7 +57,17 @@ type Config struct {
 	Params func(ctx context.Context, sender common.Address) (pm.TicketParams, pm.ExpirationParams, error)
 	// Payments, when set, is served at GET /api/payments.
 	Payments func() any
-	Logger   *slog.Logger
+	// InputIdle is the longest wait for a segment's next byte
+	// (remote.DefaultInputIdle); AttemptTimeout bounds one segment, upload
+	// and answer (remote.AttemptTimeout of Segment when that is set, else
+	// remote.DefaultAttemptTimeout). A sender that passes either is cut
+	// off with 408 and its slot freed.
+	InputIdle      time.Duration
+	AttemptTimeout time.Duration
+	// Segment is the broadcasters' nominal segment duration, when known
+	// (castnet dev knows its own).
+	Segment time.Duration
+	Logger  *slog.Logger
 }
 
 // Info is what GET /api/info reports, for broadcasters choosing a node.
@@ -104,7 +115,11 @@ func New(cfg Config) (*Orchestrator, error) {
 	if cfg.PricePerPixel < 0 {
 		return nil, errors.New("orchestrator: negative price")
 	}
-	hc := remote.HandlerConfig{Transcoder: cfg.Transcoder, Capacity: cfg.Capacity, Gate: cfg.Gate, Logger: cfg.Logger}
+	if cfg.AttemptTimeout <= 0 && cfg.Segment > 0 {
+		cfg.AttemptTimeout = remote.AttemptTimeout(cfg.Segment)
+	}
+	hc := remote.HandlerConfig{Transcoder: cfg.Transcoder, Capacity: cfg.Capacity, Gate: cfg.Gate, Logger: cfg.Logger,
+		InputIdle: cfg.InputIdle, AttemptTimeout: cfg.AttemptTimeout}
 	if cfg.Workers != nil {
 		hc.Transcoder, hc.Capacity = cfg.Workers, remoteSlots
 	}

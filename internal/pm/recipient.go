@@ -118,6 +118,7 @@ type Recipient struct {
 	rands    map[common.Hash]*randUse
 	sweptAt  *big.Int
 	balances map[common.Address]*big.Int
+	held     map[common.Address]*held // credit held for segments in flight (Reserve)
 	queue    []*winner
 	stats    RecipientStats
 
@@ -158,6 +159,7 @@ func NewRecipient(cfg RecipientConfig) (*Recipient, error) {
 		rands:     make(map[common.Hash]*randUse),
 		sweptAt:   new(big.Int),
 		balances:  make(map[common.Address]*big.Int),
+		held:      make(map[common.Address]*held),
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -464,21 +466,10 @@ func (r *Recipient) Balance(sender common.Address) *big.Int {
 	return new(big.Int)
 }
 
-// Reserve checks that the sender's credit covers need, the estimated cost
-// of the work about to be done; it holds nothing back, so concurrent
-// segments of one sender may each pass and Debit then takes the credit
-// below zero. The error is a *PaymentError.
-func (r *Recipient) Reserve(sender common.Address, need *big.Int) error {
-	bal := r.Balance(sender)
-	if need != nil && bal.Cmp(need) < 0 {
-		return paymentErrorf("credit %s wei, this segment needs about %s wei", bal, need)
-	}
-	return nil
-}
-
 // Debit charges the sender amount wei for work done. The work is done,
 // so the charge always applies: the credit may go negative, and the
-// sender must pay the deficit before Reserve passes again. A nil or
+// sender must pay the deficit before Reserve passes again. Hold.Settle
+// debits a reserved segment. A nil or
 // negative amount is ignored.
 func (r *Recipient) Debit(sender common.Address, amount *big.Int) {
 	if amount == nil || amount.Sign() <= 0 {
@@ -486,6 +477,11 @@ func (r *Recipient) Debit(sender common.Address, amount *big.Int) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.debitLocked(sender, amount)
+}
+
+// debitLocked takes amount from the sender's credit. r.mu is held.
+func (r *Recipient) debitLocked(sender common.Address, amount *big.Int) {
 	bal := r.balances[sender]
 	if bal == nil {
 		bal = new(big.Int)

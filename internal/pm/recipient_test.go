@@ -446,22 +446,24 @@ func TestCreditReserveDebit(t *testing.T) {
 	f := newFixture(t, nil)
 	s := f.bcast.Address
 	need := big.NewInt(2 * testEV)
-	err := f.rcpt.Reserve(s, need)
+	_, err := f.rcpt.Reserve(s, need)
 	wantRefused(t, err, "credit 0 wei, this segment needs about 2000000000 wei")
 	p, e := f.params(t)
 	if _, err := f.rcpt.Receive(context.Background(), f.pay(t, p, e, 2)); err != nil {
 		t.Fatal(err)
 	}
 	ev2 := new(big.Int).Mul(p.EV(), big.NewInt(2))
-	if err := f.rcpt.Reserve(s, ev2); err != nil {
+	h, err := f.rcpt.Reserve(s, ev2)
+	if err != nil {
 		t.Fatal(err)
 	}
+	h.Release()
 	f.rcpt.Debit(s, big.NewInt(3*testEV))
 	want := new(big.Int).Sub(ev2, big.NewInt(3*testEV))
 	if bal := f.rcpt.Balance(s); bal.Cmp(want) != 0 || bal.Sign() >= 0 {
 		t.Fatalf("balance %s, want %s (negative)", bal, want)
 	}
-	if err := f.rcpt.Reserve(s, big.NewInt(0)); err == nil {
+	if _, err := f.rcpt.Reserve(s, big.NewInt(0)); err == nil {
 		t.Fatal("a negative credit passed Reserve(0)")
 	}
 	f.rcpt.Debit(s, big.NewInt(-5))

@@ -58,6 +58,7 @@ type Sender struct {
 
 	mu      sync.Mutex
 	credit  map[common.Address]*big.Int
+	held    map[common.Address]*big.Int // by PayHeld, for segments in flight
 	nonces  map[common.Hash]*senderNonces
 	sweptAt *big.Int
 }
@@ -83,6 +84,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		maxNonces:  cfg.MaxNoncesPerRand,
 		log:        cfg.Log,
 		credit:     make(map[common.Address]*big.Int),
+		held:       make(map[common.Address]*big.Int),
 		nonces:     make(map[common.Hash]*senderNonces),
 		sweptAt:    new(big.Int),
 	}
@@ -109,49 +111,97 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 func (s *Sender) Address() common.Address { return s.key.Address }
 
 // Pay writes a payment to the orchestrator params name that brings the
-// sender's credit there to need wei (the estimated cost of the next
-// segment): ceil((need − credit) / EV) tickets, none when the credit
-// covers need, at most MaxTicketsPerPayment (the payment then covers
-// less than need). It refuses parameters that ask more than
-// MaxPricePerPixel or MaxTicketEV, whose face value exceeds the sender's
-// deposit plus reserve, or that are stale (expired by block or round, or
-// out of nonces): those errors match ErrStaleParams and call for new
-// parameters from the orchestrator. The credit counts the tickets as
-// soon as Pay returns; see Refused.
+// sender's free credit there (its credit less what PayHeld holds for
+// segments in flight) to need wei, the estimated cost of the next
+// segment: ceil((need − free) / EV) tickets, none when the credit covers
+// need, at most MaxTicketsPerPayment (the payment then covers less than
+// need). It refuses parameters that ask more than MaxPricePerPixel or
+// MaxTicketEV, whose face value exceeds the sender's deposit plus
+// reserve, or that are stale (expired by block or round, or out of
+// nonces): those errors match ErrStaleParams and call for new parameters
+// from the orchestrator. The credit counts the tickets as soon as Pay
+// returns; see Refused.
 func (s *Sender) Pay(ctx context.Context, params TicketParams, exp ExpirationParams, need *big.Int) (Payment, error) {
-	if err := params.Check(); err != nil {
-		return Payment{}, fmt.Errorf("pm: ticket params: %w", err)
-	}
-	if err := exp.Check(); err != nil {
-		return Payment{}, fmt.Errorf("pm: expiration params: %w", err)
-	}
-	if params.FaceValue.Sign() == 0 {
-		return Payment{}, fmt.Errorf("pm: orchestrator %s offers tickets of face value 0", params.Recipient)
-	}
-	if s.maxPrice != nil && params.PricePerPixel.Cmp(s.maxPrice) > 0 {
-		return Payment{}, fmt.Errorf("pm: orchestrator %s asks %s wei/pixel, max is %s", params.Recipient, params.PricePerPixel, s.maxPrice)
+	p, _, err := s.pay(ctx, params, exp, need, false)
+	return p, err
+}
+
+// PayHeld is Pay for a segment about to be sent, which also holds need of
+// the credit for it until the returned Held is released (once the segment
+// is answered and Debited, refused or given up). Segments in flight at
+// once then each pay for themselves, as the recipient holds back credit
+// for each segment it admits (Recipient.Reserve).
+func (s *Sender) PayHeld(ctx context.Context, params TicketParams, exp ExpirationParams, need *big.Int) (Payment, *Held, error) {
+	return s.pay(ctx, params, exp, need, true)
+}
+
+func (s *Sender) pay(ctx context.Context, params TicketParams, exp ExpirationParams, need *big.Int, hold bool) (Payment, *Held, error) {
+	block, err := s.checkParams(ctx, params, exp)
+	if err != nil {
+		return Payment{}, nil, err
 	}
 	ev := params.EV()
-	if ev.Cmp(s.maxEV) > 0 {
-		return Payment{}, fmt.Errorf("pm: orchestrator %s wants tickets worth %s wei each, max is %s", params.Recipient, ev, s.maxEV)
+	p := Payment{Sender: s.key.Address, Params: params, Expiration: exp}
+	h, err := s.take(&p, block, ev, need, hold)
+	if err != nil {
+		return Payment{}, nil, err
+	}
+	for i := range p.Tickets {
+		sig, err := p.Ticket(i).Sign(s.key)
+		if err != nil {
+			s.Refused(p)
+			h.Release()
+			return Payment{}, nil, fmt.Errorf("pm: signing a ticket: %w", err)
+		}
+		p.Tickets[i].Sig = sig
+	}
+	if len(p.Tickets) > 0 {
+		s.log.Debug("payment made", "recipient", params.Recipient, "tickets", len(p.Tickets), "ev", ev, "need", need)
+	}
+	return p, h, nil
+}
+
+// checkParams refuses parameters the sender will not pay with, and
+// returns the current block.
+func (s *Sender) checkParams(ctx context.Context, params TicketParams, exp ExpirationParams) (*big.Int, error) {
+	if err := params.Check(); err != nil {
+		return nil, fmt.Errorf("pm: ticket params: %w", err)
+	}
+	if err := exp.Check(); err != nil {
+		return nil, fmt.Errorf("pm: expiration params: %w", err)
+	}
+	if params.FaceValue.Sign() == 0 {
+		return nil, fmt.Errorf("pm: orchestrator %s offers tickets of face value 0", params.Recipient)
+	}
+	if s.maxPrice != nil && params.PricePerPixel.Cmp(s.maxPrice) > 0 {
+		return nil, fmt.Errorf("pm: orchestrator %s asks %s wei/pixel, max is %s", params.Recipient, params.PricePerPixel, s.maxPrice)
+	}
+	if ev := params.EV(); ev.Cmp(s.maxEV) > 0 {
+		return nil, fmt.Errorf("pm: orchestrator %s wants tickets worth %s wei each, max is %s", params.Recipient, ev, s.maxEV)
 	}
 	block, err := s.broker.CurrentBlock(ctx)
 	if err != nil {
-		return Payment{}, fmt.Errorf("pm: current block: %w", err)
+		return nil, fmt.Errorf("pm: current block: %w", err)
 	}
 	if block.Cmp(params.ExpirationBlock) >= 0 {
-		return Payment{}, fmt.Errorf("pm: ticket params of %s expired at block %s (now %s): %w", params.Recipient, params.ExpirationBlock, block, ErrStaleParams)
+		return nil, fmt.Errorf("pm: ticket params of %s expired at block %s (now %s): %w", params.Recipient, params.ExpirationBlock, block, ErrStaleParams)
 	}
 	round, err := s.broker.CurrentRound(ctx)
 	if err != nil {
-		return Payment{}, fmt.Errorf("pm: current round: %w", err)
+		return nil, fmt.Errorf("pm: current round: %w", err)
 	}
 	if exp.CreationRound+TicketValidityRounds <= round.Number {
-		return Payment{}, fmt.Errorf("pm: ticket params of %s are for round %d, now %d: %w", params.Recipient, exp.CreationRound, round.Number, ErrStaleParams)
+		return nil, fmt.Errorf("pm: ticket params of %s are for round %d, now %d: %w", params.Recipient, exp.CreationRound, round.Number, ErrStaleParams)
 	}
+	return block, s.checkFunds(ctx, params)
+}
+
+// checkFunds refuses tickets whose face value the sender's deposit and
+// reserve do not cover.
+func (s *Sender) checkFunds(ctx context.Context, params TicketParams) error {
 	funds, err := s.broker.Sender(ctx, s.key.Address)
 	if err != nil {
-		return Payment{}, fmt.Errorf("pm: own funds: %w", err)
+		return fmt.Errorf("pm: own funds: %w", err)
 	}
 	locked := new(big.Int)
 	for _, v := range []*big.Int{funds.Deposit, funds.Reserve} {
@@ -160,53 +210,45 @@ func (s *Sender) Pay(ctx context.Context, params TicketParams, exp ExpirationPar
 		}
 	}
 	if params.FaceValue.Cmp(locked) > 0 {
-		return Payment{}, fmt.Errorf("pm: orchestrator %s wants tickets of face value %s wei, %s has only %s wei locked", params.Recipient, params.FaceValue, s.key.Address, locked)
+		return fmt.Errorf("pm: orchestrator %s wants tickets of face value %s wei, %s has only %s wei locked", params.Recipient, params.FaceValue, s.key.Address, locked)
 	}
+	return nil
+}
 
-	p := Payment{Sender: s.key.Address, Params: params, Expiration: exp}
+// take decides the payment's tickets and their nonces, counts them in the
+// credit and, with hold, holds need: under one lock, so that a concurrent
+// payment does not pay the same need.
+func (s *Sender) take(p *Payment, block, ev, need *big.Int, hold bool) (*Held, error) {
+	recipient := p.Params.Recipient
 	s.mu.Lock()
-	credit := s.creditLocked(params.Recipient)
-	n, err := ticketsFor(need, credit, ev, s.maxTickets)
+	defer s.mu.Unlock()
+	free := new(big.Int).Sub(s.creditLocked(recipient), s.heldLocked(recipient))
+	n, err := ticketsFor(need, free, ev, s.maxTickets)
 	if err != nil {
-		s.mu.Unlock()
-		return Payment{}, fmt.Errorf("pm: orchestrator %s: %w", params.Recipient, err)
+		return nil, fmt.Errorf("pm: orchestrator %s: %w", recipient, err)
 	}
 	if n > 0 {
 		s.sweep(block)
-		ns := s.nonces[params.RecipientRandHash]
+		ns := s.nonces[p.Params.RecipientRandHash]
 		if ns == nil {
-			ns = &senderNonces{expires: new(big.Int).Set(params.ExpirationBlock)}
-			s.nonces[params.RecipientRandHash] = ns
+			ns = &senderNonces{expires: new(big.Int).Set(p.Params.ExpirationBlock)}
+			s.nonces[p.Params.RecipientRandHash] = ns
 		}
 		if uint64(ns.last)+uint64(n) > uint64(s.maxNonces) || uint64(ns.last)+uint64(n) > math.MaxUint32 {
-			s.mu.Unlock()
-			return Payment{}, fmt.Errorf("pm: ticket params of %s paid for %d tickets already: %w", params.Recipient, ns.last, ErrStaleParams)
+			return nil, fmt.Errorf("pm: ticket params of %s paid for %d tickets already: %w", recipient, ns.last, ErrStaleParams)
 		}
 		p.Tickets = make([]TicketSig, n)
 		for i := range p.Tickets {
 			ns.last++
 			p.Tickets[i].SenderNonce = ns.last
 		}
-		// Counted now so that a concurrent Pay does not pay the same need.
-		credit.Add(credit, new(big.Int).Mul(ev, big.NewInt(int64(n))))
+		c := s.creditLocked(recipient)
+		c.Add(c, new(big.Int).Mul(ev, big.NewInt(int64(n))))
 	}
-	s.mu.Unlock()
-
-	for i := range p.Tickets {
-		sig, err := p.Ticket(i).Sign(s.key)
-		if err != nil {
-			s.mu.Lock()
-			c := s.creditLocked(params.Recipient)
-			c.Sub(c, new(big.Int).Mul(ev, big.NewInt(int64(n))))
-			s.mu.Unlock()
-			return Payment{}, fmt.Errorf("pm: signing a ticket: %w", err)
-		}
-		p.Tickets[i].Sig = sig
+	if !hold {
+		return nil, nil
 	}
-	if n > 0 {
-		s.log.Debug("payment made", "recipient", params.Recipient, "tickets", n, "ev", ev, "need", need)
-	}
-	return p, nil
+	return s.holdLocked(recipient, need), nil
 }
 
 // ticketsFor is how many tickets of value ev bring credit to need, at

@@ -115,6 +115,9 @@ type fakeO struct {
 	sessions atomic.Int32
 	input    []byte
 	reports  chan report
+	// stall, when set, is how long a job's input stops after its first
+	// bytes.
+	stall time.Duration
 }
 
 // report is one POST a node made to a job endpoint.
@@ -130,7 +133,15 @@ func newFakeO(t *testing.T, session func(w http.ResponseWriter, r *http.Request,
 		i := int(o.sessions.Add(1)) - 1
 		session(w, r, i)
 	})
-	mux.HandleFunc("GET "+remote.JobInputPattern, func(w http.ResponseWriter, r *http.Request) { w.Write(o.input) })
+	mux.HandleFunc("GET "+remote.JobInputPattern, func(w http.ResponseWriter, r *http.Request) {
+		writeLine(w, o.input)
+		if o.stall > 0 {
+			select {
+			case <-time.After(o.stall):
+			case <-r.Context().Done():
+			}
+		}
+	})
 	record := func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		o.reports <- report{r.URL.Path, r.Header.Get(remote.HeaderFailure), string(body)}

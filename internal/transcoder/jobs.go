@@ -150,7 +150,9 @@ func (n *Node) run(ctx context.Context, ev remote.Event) {
 // transcode streams the job's input from the orchestrator into the local
 // transcoder as it arrives.
 func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rendition, error) {
-	req, err := n.request(ctx, http.MethodGet, remote.JobInputPath(ev.Job), nil)
+	ictx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := n.request(ictx, http.MethodGet, remote.JobInputPath(ev.Job), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +164,9 @@ func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rend
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching input: %w", statusError(resp))
 	}
-	sum := remote.NewSummer(resp.Body, n.cfg.Vouch != nil)
+	in := newIdleInput(ictx, cancel, resp.Body, n.cfg.InputIdle)
+	defer in.stop()
+	sum := remote.NewSummer(in, n.cfg.Vouch != nil)
 	rends, err := n.cfg.Transcoder.Transcode(ctx, transcode.Job{Stream: ev.Stream, Seq: ev.Seq, Input: sum,
 		Profiles: ev.Profiles, SourceWidth: ev.SourceWidth, SourceHeight: ev.SourceHeight})
 	if err != nil || n.cfg.Vouch == nil {

@@ -26,6 +26,11 @@ const (
 	DefaultCapacity   = 1
 	DefaultMinBackoff = 250 * time.Millisecond
 	DefaultMaxBackoff = 5 * time.Second
+	// DefaultInputIdle is the longest wait for a job's next input byte.
+	// The orchestrator cuts its own broadcasters off sooner
+	// (remote.DefaultInputIdle), so this fires only when the orchestrator
+	// itself is stuck.
+	DefaultInputIdle = 10 * time.Second
 )
 
 // Errors returned by the package.
@@ -70,6 +75,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnections,
 	// which doubles after each failure; defaults 250 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
+	// InputIdle fails a job whose input stops for that long, so a stalled
+	// orchestrator does not hold a slot; default DefaultInputIdle.
+	InputIdle time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -87,6 +95,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
+	}
+	if c.InputIdle <= 0 {
+		c.InputIdle = DefaultInputIdle
 	}
 	var errs []error
 	if u, err := url.Parse(c.OrchestratorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -411,3 +411,33 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatalf("Run after Close: %v", err)
 	}
 }
+
+// TestStalledInputFailsTheJob: an orchestrator that stops sending a job's
+// input (stuck, or feeding a slow broadcaster it failed to cut off) does
+// not hold this node's slot: after InputIdle without a byte the job fails
+// as this link's fault (class transcoder, so the orchestrator may move it)
+// and the slot is free again.
+func TestStalledInputFailsTheJob(t *testing.T) {
+	o := newFakeO(t, func(w http.ResponseWriter, r *http.Request, i int) {
+		startSession(w, time.Second)
+		writeLine(w, jobLine(strings.Repeat("a", 32)))
+		<-r.Context().Done()
+	})
+	o.stall = time.Minute
+	n, err := transcoder.New(transcoder.Config{OrchestratorURL: o.srv.URL, Secret: secret, Name: "t1",
+		Transcoder: echo, HTTP: o.srv.Client(), Logger: testLogger(t), InputIdle: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, n)
+	select {
+	case got := <-o.reports:
+		if got.path != remote.JobFailurePath(strings.Repeat("a", 32)) || got.class != remote.FailureTranscoder ||
+			!strings.Contains(got.body, "no input byte from the orchestrator for 200ms") {
+			t.Fatalf("report %+v", got)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the stalled job did not fail")
+	}
+	waitFor(t, "the slot to free", func() bool { return n.Status().Busy == 0 })
+}

@@ -136,10 +136,11 @@ func (o *Orchestrator) Admit(r *http.Request, job transcode.Job) (remote.Admissi
 			return nil, fmt.Errorf("%w: %w", err, ErrUnpaid)
 		}
 		need := new(big.Int).Mul(price, new(big.Int).SetUint64(EstimatePixels(job.Profiles, o.cfg.Segment)))
-		if err := rc.Reserve(p.Sender, need); err != nil {
+		hold, err := rc.Reserve(p.Sender, need)
+		if err != nil {
 			return nil, fmt.Errorf("%w: %w", err, ErrUnpaid)
 		}
-		a.payer, a.paid = p.Sender, true
+		a.payer, a.paid, a.hold = p.Sender, true, hold
 	}
 	if v := r.Header.Get(remote.HeaderSegment); v != "" {
 		if _, err := a.segment(v); err != nil {
@@ -155,6 +156,7 @@ type admission struct {
 	job    transcode.Job
 	payer  common.Address
 	paid   bool
+	hold   *pm.Hold // the credit held for this segment until it is answered or ends
 	signer common.Address
 	in     remote.SegmentSum
 }
@@ -242,7 +244,7 @@ func (a *admission) Answer(rends []transcode.Rendition) (http.Header, error) {
 	cost := new(big.Int)
 	if a.paid {
 		cost.Mul(cfg.Recipient.PricePerPixel(), new(big.Int).SetUint64(px))
-		cfg.Recipient.Debit(a.payer, cost)
+		a.hold.Settle(cost)
 		a.o.log.Debug("segment charged", "broadcaster", a.payer.Hex(), "pixels", px, "wei", cost)
 	}
 	a.o.mu.Lock()
@@ -253,4 +255,6 @@ func (a *admission) Answer(rends []transcode.Rendition) (http.Header, error) {
 	return http.Header{remote.HeaderReceipt: {v}}, nil
 }
 
-func (a *admission) Close() {}
+// Close gives back the credit held for a segment that was not answered
+// (refused, cut off for being slow, or failed).
+func (a *admission) Close() { a.hold.Release() }

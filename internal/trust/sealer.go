@@ -48,6 +48,7 @@ type sealer struct {
 	// once); bounded, oldest dropped.
 	signed map[signedKey]Sealed
 	order  []signedKey
+	holds  segmentHolds
 }
 
 // signedKey names one segment's bytes.
@@ -153,12 +154,12 @@ func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, e
 		return nil, fmt.Errorf("orchestrator %s charges %s wei per pixel and this broadcaster pays no one", s.base, t.price)
 	}
 	need := new(big.Int).Mul(t.price, new(big.Int).SetUint64(EstimatePixels(job.Profiles, s.b.cfg.Segment)))
-	p, err := snd.Pay(ctx, *t.TicketParams, *t.ExpirationParams, need)
+	p, err := s.payHeld(ctx, job, *t.TicketParams, *t.ExpirationParams, need)
 	if errors.Is(err, pm.ErrStaleParams) {
 		if t, err = s.terms(ctx, true); err != nil {
 			return nil, err
 		}
-		p, err = snd.Pay(ctx, *t.TicketParams, *t.ExpirationParams, need)
+		p, err = s.payHeld(ctx, job, *t.TicketParams, *t.ExpirationParams, need)
 	}
 	if err != nil {
 		return nil, err
@@ -175,6 +176,7 @@ func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, e
 // forever; netpool counts a 402 after a payment as that node's fault
 // instead.
 func (s *sealer) Failed(job transcode.Job, code int) {
+	s.holds.release(job)
 	if code != http.StatusPaymentRequired {
 		return
 	}
@@ -251,6 +253,7 @@ func (s *sealer) sent(job transcode.Job, in remote.SegmentSum) (Sealed, bool) {
 // result signed by the transcoder it names. It then settles: the credit
 // at the orchestrator goes down, and the publisher is billed.
 func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error) {
+	defer s.holds.release(job) // after settle debited it, whatever the receipt's fate
 	var a Answer
 	if err := decodeHeader(remote.HeaderReceipt, hdr.Get(remote.HeaderReceipt), &a); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrReceipt, err)

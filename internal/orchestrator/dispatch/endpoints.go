@@ -69,7 +69,9 @@ func (p *Pool) serveResult(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	unblock := context.AfterFunc(a.ctx, func() { _ = rc.SetReadDeadline(time.Now()) })
 	defer unblock()
-	body := http.MaxBytesReader(w, r.Body, maxResultBytes)
+	// Renditions may take longer than the server's default body deadline
+	// to arrive over a slow link: the dispatch bounds the total instead.
+	body := http.MaxBytesReader(w, httpx.LimitBody(w, r, httpx.DefaultBodyIdle, 0), maxResultBytes)
 	rends, err := remote.ReadRenditions(r.Header.Get("Content-Type"), body, a.job.Profiles)
 	if err == nil {
 		err = checkSizes(a.job, rends)

@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
@@ -20,6 +23,31 @@ var ErrBusy = fmt.Errorf("no free transcoding slot: %w", httpx.ErrUnavailable)
 // ErrTranscode wraps a transcoder's failure on the submitted media.
 var ErrTranscode = fmt.Errorf("transcode failed: %w", httpx.ErrUnprocessable)
 
+// ErrAttemptTimeout means a segment's renditions were not ready within the
+// attempt deadline, though its input arrived whole (a segment that did not
+// arrive in time is a 408 instead).
+var ErrAttemptTimeout = fmt.Errorf("segment not transcoded within the attempt deadline: %w", httpx.ErrGatewayTimeout)
+
+// Defaults for HandlerConfig's deadlines.
+const (
+	// DefaultInputIdle is the longest wait for the next byte of a segment.
+	// A live segment streams as it is cut, a frame at a time (tens of
+	// milliseconds apart), so 2 s without a byte means a stalled or
+	// hostile sender, and its slot goes to someone else.
+	DefaultInputIdle = 2 * time.Second
+	// DefaultAttemptTimeout bounds one segment, upload and answer, for a
+	// node that does not know its broadcasters' segment duration: enough
+	// for segments up to about 15 s (keyframes 10 s apart, say).
+	DefaultAttemptTimeout = 30 * time.Second
+	// DefaultAnswerTimeout bounds writing the renditions to the sender.
+	DefaultAnswerTimeout = 30 * time.Second
+)
+
+// AttemptTimeout is the per-attempt deadline for segments of nominal
+// duration d: the upload streams for about d, longer when keyframes are
+// sparse, and the answer follows it.
+func AttemptTimeout(d time.Duration) time.Duration { return 3*d + 10*time.Second }
+
 // HandlerConfig configures a Handler.
 type HandlerConfig struct {
 	Transcoder transcode.Transcoder
@@ -29,6 +57,16 @@ type HandlerConfig struct {
 	Capacity int
 	// MaxSegmentBytes caps a request body (default 64 MiB).
 	MaxSegmentBytes int64
+	// InputIdle is the longest wait for the segment's next byte, and
+	// AttemptTimeout bounds the whole attempt from the request's start
+	// (DefaultInputIdle, DefaultAttemptTimeout). An upload that passes
+	// either is cut off with 408 and its slot freed, so slow senders
+	// cannot hold every slot.
+	InputIdle      time.Duration
+	AttemptTimeout time.Duration
+	// AnswerTimeout bounds writing the answer (DefaultAnswerTimeout); the
+	// slot is freed before, so a sender that does not read holds none.
+	AnswerTimeout time.Duration
 	// Gate, when set, admits each segment (payment, the broadcaster's
 	// signature) and signs the receipt (internal/trust).
 	Gate   Gate
@@ -49,6 +87,15 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	}
 	if cfg.MaxSegmentBytes <= 0 {
 		cfg.MaxSegmentBytes = 64 << 20
+	}
+	if cfg.InputIdle <= 0 {
+		cfg.InputIdle = DefaultInputIdle
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = DefaultAnswerTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -72,53 +119,108 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ctx, body, stop := h.deadlines(w, r)
+	defer stop()
 	select {
 	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
 	default:
 		return httpx.WithRetryAfter(ErrBusy, time.Second)
 	}
+	var once sync.Once
+	free := func() { once.Do(func() { <-h.slots }) }
+	defer free()
+	rends, hdr, err := h.work(ctx, w, r, job, body)
+	if err != nil {
+		return cutOff(ctx, body, err)
+	}
+	free() // transcoding is done: a sender slow to read the answer holds no slot
+	for k, v := range hdr {
+		w.Header()[k] = v
+	}
+	// The deadline is lifted once the answer is out: the connection may
+	// serve a long response next.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.AnswerTimeout))
+	WriteRenditions(w, http.StatusOK, rends)
+	_ = rc.Flush()
+	_ = rc.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// deadlines reads r's body under the input-idle deadline, and returns a
+// context that ends at the attempt deadline, which also cuts off the body
+// if it has not ended by then.
+func (h *Handler) deadlines(w http.ResponseWriter, r *http.Request) (context.Context, *httpx.Body, func()) {
+	body := httpx.LimitBody(w, r, h.cfg.InputIdle, 0)
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.cfg.AttemptTimeout, ErrAttemptTimeout)
+	why := fmt.Sprintf("the segment did not arrive within the %v attempt deadline", h.cfg.AttemptTimeout)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), ErrAttemptTimeout) {
+			body.Expire(why)
+		}
+	})
+	return ctx, body, func() { stop(); cancel() }
+}
+
+// cutOff prefers a deadline as the reason a segment failed: the transcoder
+// only saw its input break, or its context end.
+func cutOff(ctx context.Context, body *httpx.Body, err error) error {
+	if terr := body.Expired(); terr != nil {
+		return terr
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrAttemptTimeout) {
+		return cause
+	}
+	return err
+}
+
+// work admits the segment, transcodes it and, with a gate, checks the
+// input's signed record and vouches for the answer (the headers).
+func (h *Handler) work(ctx context.Context, w http.ResponseWriter, r *http.Request, job transcode.Job, body *httpx.Body) ([]transcode.Rendition, http.Header, error) {
 	var adm Admission
 	if h.cfg.Gate != nil {
+		var err error
 		if adm, err = h.cfg.Gate.Admit(r, job); err != nil {
-			return err
+			return nil, nil, err
 		}
 		defer adm.Close()
 	}
-	sum := NewSummer(http.MaxBytesReader(w, r.Body, h.cfg.MaxSegmentBytes), h.cfg.Gate != nil)
+	sum := NewSummer(http.MaxBytesReader(w, body, h.cfg.MaxSegmentBytes), h.cfg.Gate != nil)
 	job.Input = sum
 	start := time.Now()
-	rends, err := h.cfg.Transcoder.Transcode(r.Context(), job)
+	rends, err := h.cfg.Transcoder.Transcode(ctx, job)
 	if err != nil {
 		if keepsItsStatus(err) {
-			return err
+			return nil, nil, err
 		}
-		return fmt.Errorf("%w: segment %d: %v", ErrTranscode, job.Seq, err)
+		return nil, nil, fmt.Errorf("%w: segment %d: %v", ErrTranscode, job.Seq, err)
 	}
+	var hdr http.Header
 	if adm != nil {
-		// The transcoder read the body to its end, so the trailer (a
-		// streamed segment's signed record) has arrived.
-		if _, err := io.Copy(io.Discard, sum); err != nil {
-			return fmt.Errorf("%w: reading the segment's end: %v", ErrBadRequest, err)
-		}
-		decl := r.Header.Get(HeaderSegment)
-		if decl == "" {
-			decl = r.Trailer.Get(HeaderSegment)
-		}
-		if err := adm.Input(decl, sum.Sum()); err != nil {
-			return err
-		}
-		hdr, err := adm.Answer(rends)
-		if err != nil {
-			return err
-		}
-		for k, v := range hdr {
-			w.Header()[k] = v
+		if hdr, err = h.vouch(r, adm, sum, rends); err != nil {
+			return nil, nil, err
 		}
 	}
 	h.log.Info("segment transcoded", "stream", job.Stream, "seq", job.Seq, "renditions", len(rends), "took", time.Since(start).Round(time.Millisecond))
-	WriteRenditions(w, http.StatusOK, rends)
-	return nil
+	return rends, hdr, nil
+}
+
+// vouch checks the segment's signed record against the bytes received and
+// has the gate sign for the renditions.
+func (h *Handler) vouch(r *http.Request, adm Admission, sum *Summer, rends []transcode.Rendition) (http.Header, error) {
+	// The transcoder read the body to its end, so the trailer (a streamed
+	// segment's signed record) has arrived.
+	if _, err := io.Copy(io.Discard, sum); err != nil {
+		return nil, fmt.Errorf("%w: reading the segment's end: %w", ErrBadRequest, err)
+	}
+	decl := r.Header.Get(HeaderSegment)
+	if decl == "" {
+		decl = r.Trailer.Get(HeaderSegment)
+	}
+	if err := adm.Input(decl, sum.Sum()); err != nil {
+		return nil, err
+	}
+	return adm.Answer(rends)
 }
 
 // keepsItsStatus reports whether err already says what went wrong in HTTP
@@ -128,7 +230,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 func keepsItsStatus(err error) bool {
 	switch httpx.StatusOf(err) {
 	case http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusServiceUnavailable,
-		http.StatusBadRequest:
+		http.StatusBadRequest, http.StatusRequestTimeout, http.StatusGatewayTimeout:
 		return true
 	}
 	return false
