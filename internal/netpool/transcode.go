@@ -100,9 +100,12 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 }
 
 // Every orchestrator busy: wait busyWait and try again, at most busyRounds
-// rounds in all.
+// rounds in all. The 3.5 s of waiting outlasts an orchestrator's default
+// input-idle deadline (2 s, see remote's handler): when slow uploads hold
+// every slot, the node cuts them off and a real segment waiting here still
+// gets a slot instead of being published source only.
 const (
-	busyRounds = 4
+	busyRounds = 8
 	busyWait   = 500 * time.Millisecond
 )
 
