@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"sync"
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/media"
+	"github.com/castnet/castnet/internal/names"
 	"github.com/castnet/castnet/internal/rtc"
 )
 
@@ -33,10 +33,9 @@ var (
 	ErrNotPOST       = fmt.Errorf("publish with POST: %w", httpx.ErrMethodNotAllowed)
 )
 
-var streamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// ValidStreamName reports whether name may be used as a stream name.
-func ValidStreamName(name string) bool { return streamName.MatchString(name) }
+// ValidStreamName reports whether name may be used as a stream name
+// (names.Stream, the one definition).
+func ValidStreamName(name string) bool { return names.Stream(name) }
 
 // Publish describes a new publishing session to the Sink's owner.
 type Publish struct {
