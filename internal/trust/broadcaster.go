@@ -36,6 +36,9 @@ var (
 	ErrInsufficientBalance = errors.New("publisher balance too low")
 )
 
+// ErrPermitExpired ends a session whose permit expired while it was live.
+var ErrPermitExpired = errors.New("publisher's permit expired")
+
 // BroadcasterConfig configures a broadcaster's trust: who may publish,
 // what it signs, how it pays.
 type BroadcasterConfig struct {

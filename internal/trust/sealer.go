@@ -309,9 +309,9 @@ func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, 
 		s.b.cfg.Sender.Debited(orch, cost)
 	}
 	// The session that made the segment pays, whoever holds the stream's
-	// name now.
+	// name now, while its permit holds.
 	perm := payer(job.Payer)
-	if perm == nil || !perm.billed || s.b.cfg.Accounts == nil {
+	if perm == nil || s.expired(job, perm) || !perm.billed || s.b.cfg.Accounts == nil {
 		return
 	}
 	// Within the permit's price, whatever the orchestrator charged.
@@ -332,4 +332,20 @@ func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, 
 	default:
 		s.b.log.Debug("publisher billed", "stream", job.Stream, "seq", job.Seq, "wei", cost, "balance", left)
 	}
+}
+
+// expired reports whether the segment comes after its session's permit
+// expired (admission checked it only once): such a segment is billed to
+// nobody, and the session is ended.
+func (s *sealer) expired(job transcode.Job, perm *permitted) bool {
+	if perm.permit.Expires.Cmp(big.NewInt(s.b.cfg.Now().Unix())) > 0 {
+		return false
+	}
+	err := fmt.Errorf("%w at %s", ErrPermitExpired, time.Unix(perm.permit.Expires.Int64(), 0).UTC().Format(time.RFC3339))
+	s.b.log.Warn("publisher's permit expired: ending the session", "stream", job.Stream, "seq", job.Seq,
+		"session", perm.session, "publisher", perm.publisher.Hex(), "err", err)
+	if s.b.cfg.End != nil {
+		s.b.cfg.End(job.Stream, perm.session, err)
+	}
+	return true
 }

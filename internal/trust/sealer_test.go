@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -598,4 +599,77 @@ func (s *slowSealer) Segment(job transcode.Job, in remote.SegmentSum) (string, e
 	v, err := s.Sealer.Segment(job, in)
 	s.after()
 	return v, err
+}
+
+// TestSealerPermitExpiry: a permit's expiry holds for the whole session,
+// not only at admission. A segment answered once the permit has expired
+// is billed to nobody, and the session is ended for it.
+func TestSealerPermitExpiry(t *testing.T) {
+	_, in, rends, px := realRenditions(t)
+	n := newPaidNode(t, 3)
+	info := newInfo(t, n.oKey.Address, "3", n.rc)
+	tKey, pub := vfKey(t), vfKey(t)
+	acct := newFakeAccounts().fund(pub.Address, 1e12)
+	var now atomic.Int64
+	now.Store(utNow.Unix())
+	ends := &endingReasons{}
+	b := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd, Accounts: acct,
+		Now: func() time.Time { return time.Unix(now.Load(), 0) }, End: ends.end})
+	p := utPermit(n.bKey.Address, vfStream, 5, 3)
+	perm := admitPermit(t, b, pub, p)
+	s := b.ForNode(info.srv.URL)
+
+	// A second before expiry the segment is billed.
+	now.Store(p.Expires.Int64() - 1)
+	if _, err := sealedTrip(t, n, s, tKey, billedTo(utJob(0), perm), in, rends); err != nil {
+		t.Fatal(err)
+	}
+	if bills := acct.bills(); len(bills) != 1 || bills[0].key != vfStream+"/5/0" {
+		t.Fatalf("bills %+v, want seq 0 billed", bills)
+	}
+	if e := ends.ended(); len(e) != 0 {
+		t.Fatalf("ended %+v before the permit expired", e)
+	}
+
+	// From expiry on it is delivered, not billed, and the session ends.
+	now.Store(p.Expires.Int64())
+	if _, err := sealedTrip(t, n, s, tKey, billedTo(utJob(1), perm), in, rends); err != nil {
+		t.Fatal(err)
+	}
+	if bills := acct.bills(); len(bills) != 1 {
+		t.Errorf("bills %+v: a segment past the permit's expiry was billed", bills)
+	}
+	cost := new(big.Int).Mul(big.NewInt(3), new(big.Int).SetUint64(px))
+	if got, want := acct.balance(pub.Address), new(big.Int).Sub(big.NewInt(1e12), cost); got.Cmp(want) != 0 {
+		t.Errorf("publisher balance %s, want %s", got, want)
+	}
+	expiry := time.Unix(p.Expires.Int64(), 0).UTC().Format(time.RFC3339)
+	e := ends.ended()
+	if len(e) != 1 || e[0].stream != vfStream || e[0].session != perm.session || !errors.Is(e[0].err, ErrPermitExpired) ||
+		!strings.Contains(e[0].err.Error(), "publisher's permit expired at "+expiry) {
+		t.Errorf("ended %+v, want %s/%s ended: permit expired at %s", e, vfStream, perm.session, expiry)
+	}
+}
+
+// endingReasons records the sessions a Broadcaster ends, with why.
+type endingReasons struct {
+	mu   sync.Mutex
+	list []endedSession
+}
+
+type endedSession struct {
+	stream, session string
+	err             error
+}
+
+func (e *endingReasons) end(stream, session string, err error) {
+	e.mu.Lock()
+	e.list = append(e.list, endedSession{stream, session, err})
+	e.mu.Unlock()
+}
+
+func (e *endingReasons) ended() []endedSession {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]endedSession(nil), e.list...)
 }
