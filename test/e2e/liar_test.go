@@ -22,19 +22,9 @@ import (
 func TestInflatingOrchestratorIsNeverBilled(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe")
 	ledgerPath := filepath.Join(t.TempDir(), "ledger.db")
-	led := openLedger(t, ledgerPath)
-	ctx := context.Background()
 	bKey, liarKey, honestKey, pubKey := newKey(t), newKey(t), newKey(t), newKey(t)
-	eth := new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
-	for _, fund := range []func() error{
-		func() error { return led.FundDeposit(ctx, bKey.Address, eth) },
-		func() error { return led.FundReserve(ctx, bKey.Address, eth) },
-		func() error { return led.FundPublisher(ctx, pubKey.Address, eth) },
-	} {
-		if err := fund(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	led := fundedLedger(t, ledgerPath, bKey.Address, pubKey.Address)
+	ctx, eth := context.Background(), oneEther()
 	paid := func(k []string, extra ...string) string {
 		u, _, _ := startOrchestrator(t, append(append([]string{"-price", "3", "-ledger", ledgerPath}, k...), extra...)...)
 		return u

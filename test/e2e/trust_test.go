@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castnet/castnet/internal/ledger"
 	"github.com/castnet/castnet/internal/sign"
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // payments is the part of an orchestrator's /api/payments the tests read.
@@ -50,19 +52,9 @@ func wei(t testing.TB, s string) *big.Int {
 func TestPaidNetworkSignedEndToEnd(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe")
 	ledgerPath := filepath.Join(t.TempDir(), "ledger.db")
-	led := openLedger(t, ledgerPath)
-	ctx := context.Background()
 	bKey, oKey, tKey, pubKey := newKey(t), newKey(t), newKey(t), newKey(t)
-	eth := new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
-	for _, fund := range []func() error{
-		func() error { return led.FundDeposit(ctx, bKey.Address, eth) },
-		func() error { return led.FundReserve(ctx, bKey.Address, eth) },
-		func() error { return led.FundPublisher(ctx, pubKey.Address, eth) },
-	} {
-		if err := fund(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	led := fundedLedger(t, ledgerPath, bKey.Address, pubKey.Address)
+	ctx, eth := context.Background(), oneEther()
 	// 3 wei per pixel; a face value equal to a ticket's expected value
 	// (3 × 46,857,600) makes every ticket win, so redemption runs here.
 	orch, _, _ := startOrchestrator(t, append([]string{"-transcode", "remote", "-secret", "s", "-price", "3",
@@ -148,3 +140,24 @@ func TestPaidNetworkSignedEndToEnd(t *testing.T) {
 		t.Errorf("ledger balance: %v\n%s", err, bal)
 	}
 }
+
+// fundedLedger opens the ledger at path with a broadcaster's deposit and
+// reserve and a publisher's balance of one ether each.
+func fundedLedger(t *testing.T, path string, broadcaster, publisher common.Address) *ledger.Ledger {
+	t.Helper()
+	led := openLedger(t, path)
+	ctx := context.Background()
+	eth := oneEther()
+	for _, fund := range []func() error{
+		func() error { return led.FundDeposit(ctx, broadcaster, eth) },
+		func() error { return led.FundReserve(ctx, broadcaster, eth) },
+		func() error { return led.FundPublisher(ctx, publisher, eth) },
+	} {
+		if err := fund(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return led
+}
+
+func oneEther() *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil) }
