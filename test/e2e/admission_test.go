@@ -71,7 +71,7 @@ func TestPermitSurvivesFailedPosts(t *testing.T) {
 
 const admissionStream = "victim"
 
-// admissionNode is a paid dev node (1 wei per pixel, one 120p rung) and a
+// admissionNode is a paid dev node (1 wei per pixel, the default ladder) and a
 // victim publisher funded in its ledger.
 type admissionNode struct {
 	n      *node
@@ -82,16 +82,11 @@ type admissionNode struct {
 
 func startAdmissionNode(t *testing.T, extra ...string) *admissionNode {
 	t.Helper()
-	dir := t.TempDir()
-	ladder := filepath.Join(dir, "ladder.json")
-	if err := os.WriteFile(ladder, []byte(`[{"name":"120p","width":160,"height":120,"bitrate":100000,"fps":15}]`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "ledger.db")
+	path := filepath.Join(t.TempDir(), "ledger.db")
 	a := &admissionNode{ledger: openLedger(t, path), victim: newKey(t),
 		funded: new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)}
 	a.fund(t, a.victim, a.funded)
-	a.n = startNode(t, append([]string{"-price", "1", "-ledger", path, "-profiles", ladder}, extra...)...)
+	a.n = startNode(t, append([]string{"-price", "1", "-ledger", path}, extra...)...)
 	return a
 }
 
