@@ -99,14 +99,18 @@ func (n *nodeSealer) Headers(context.Context, transcode.Job) (http.Header, error
 	return http.Header{remote.HeaderPayment: {"tickets"}}, nil
 }
 
-func (n *nodeSealer) Segment(transcode.Job, remote.SegmentSum) (string, error) { return "record", nil }
+func (n *nodeSealer) Segment(context.Context, transcode.Job, remote.SegmentSum) (string, error) {
+	return "record", nil
+}
 
-func (n *nodeSealer) Answer(transcode.Job, remote.SegmentSum, http.Header, []transcode.Rendition) (string, error) {
+func (n *nodeSealer) Answer(context.Context, transcode.Job, remote.SegmentSum, http.Header, []transcode.Rendition) (string, error) {
 	n.note("settle")
 	return "proof", nil
 }
 
-func (n *nodeSealer) Failed(_ transcode.Job, code int) { n.note(fmt.Sprint("failed ", code)) }
+func (n *nodeSealer) Failed(_ context.Context, _ transcode.Job, code int) {
+	n.note(fmt.Sprint("failed ", code))
+}
 
 // TestLiesAreNeverPaidFor: a node whose answer fails the checks is failed
 // over and its answer never reaches the sealer (which settles: bills the

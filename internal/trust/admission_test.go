@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"context"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -91,7 +92,7 @@ func (fx *victimFixture) segment(t *testing.T, payer fmt.Stringer, seq uint64) c
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.settle(job, vfKey(t).Address, big.NewInt(3), 1000)
+	s.settle(context.Background(), job, vfKey(t).Address, big.NewInt(3), 1000)
 	return mustOpen[sign.Segment](t, fx.d, rec).Permit
 }
 

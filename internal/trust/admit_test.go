@@ -488,7 +488,7 @@ func TestAdmitBilling(t *testing.T) {
 	b := fx.broadcaster(nil)
 	job.Payer = admitted(t, b, fx.bearer(t, fx.funded, utPermit(fx.bKey.Address, "cam", 11, 5)), "cam", "s1")
 	s := b.ForNode("http://orchestrator.invalid").(*sealer)
-	s.settle(job, orch, price, 1000)
+	s.settle(context.Background(), job, orch, price, 1000)
 	bills := fx.acct.bills()
 	if len(bills) != 1 || bills[0].publisher != fx.funded.Address || bills[0].key != "cam/11/7" || bills[0].amount.Int64() != 3000 {
 		t.Fatalf("bills %+v, want 3000 wei to %s under cam/11/7", bills, fx.funded.Address.Hex())
@@ -497,8 +497,8 @@ func TestAdmitBilling(t *testing.T) {
 		t.Errorf("balance %s", bal)
 	}
 	// A free orchestrator costs nothing.
-	s.settle(transcode.Job{Stream: "cam", Seq: 8, Payer: job.Payer}, orch, new(big.Int), 1000)
-	s.settle(transcode.Job{Stream: "cam", Seq: 9, Payer: job.Payer}, orch, nil, 1000)
+	s.settle(context.Background(), transcode.Job{Stream: "cam", Seq: 8, Payer: job.Payer}, orch, new(big.Int), 1000)
+	s.settle(context.Background(), transcode.Job{Stream: "cam", Seq: 9, Payer: job.Payer}, orch, nil, 1000)
 	if n := len(fx.acct.bills()); n != 1 {
 		t.Errorf("%d bills after free segments", n)
 	}
@@ -507,7 +507,7 @@ func TestAdmitBilling(t *testing.T) {
 	fx.cfg.Accounts = fx.acct
 	b = fx.broadcaster(nil)
 	job.Payer = admitted(t, b, fx.bearer(t, fx.allowed, utPermit(fx.bKey.Address, "cam", 12, 5)), "cam", "s1")
-	b.ForNode("http://orchestrator.invalid").(*sealer).settle(job, orch, price, 1000)
+	b.ForNode("http://orchestrator.invalid").(*sealer).settle(context.Background(), job, orch, price, 1000)
 	if bills := fx.acct.bills(); len(bills) != 0 {
 		t.Errorf("an allow-listed publisher was billed: %+v", bills)
 	}

@@ -100,7 +100,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		fx := newTPS(b, seg)
 		fx.start(b)
 		for i := range b.N {
-			if _, err := fx.sealer.Segment(fx.job("allowed", uint64(i)), fx.sum); err != nil {
+			if _, err := fx.sealer.Segment(context.Background(), fx.job("allowed", uint64(i)), fx.sum); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -142,7 +142,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		fx := newTPS(b, seg)
 		job := fx.job("allowed", 1)
 		adm := fx.admit(b, job)
-		v, err := fx.sealer.Segment(job, fx.sum)
+		v, err := fx.sealer.Segment(context.Background(), job, fx.sum)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -171,7 +171,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		fx := newTPS(b, seg)
 		job := fx.job("allowed", 1)
 		adm := fx.admit(b, job)
-		v, err := fx.sealer.Segment(job, fx.sum)
+		v, err := fx.sealer.Segment(context.Background(), job, fx.sum)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -192,7 +192,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		fx := newTPS(b, seg)
 		job := fx.job("allowed", 1)
 		adm := fx.admit(b, job)
-		v, err := fx.sealer.Segment(job, fx.sum)
+		v, err := fx.sealer.Segment(context.Background(), job, fx.sum)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 			s.mu.Lock()
 			s.signed[k], s.order = rec, append(s.order, k)
 			s.mu.Unlock()
-			if _, err := fx.sealer.Answer(job, fx.sum, hdr, rends); err != nil {
+			if _, err := fx.sealer.Answer(context.Background(), job, fx.sum, hdr, rends); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -224,7 +224,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		fx := newTPS(b, seg)
 		job := fx.job("allowed", 1)
 		adm := fx.admit(b, job)
-		v, err := fx.sealer.Segment(job, fx.sum)
+		v, err := fx.sealer.Segment(context.Background(), job, fx.sum)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func BenchmarkTrustPerSegment(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		proof, err := fx.sealer.Answer(job, fx.sum, hdr, rends)
+		proof, err := fx.sealer.Answer(context.Background(), job, fx.sum, hdr, rends)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -327,7 +327,7 @@ func tpsAll(b *testing.B, seg *tpsSegment, stream string) {
 			b.Fatal(err)
 		}
 		bSum := tpsSum(seg.src)
-		segHdr, err := fx.sealer.Segment(job, bSum)
+		segHdr, err := fx.sealer.Segment(context.Background(), job, bSum)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -357,7 +357,7 @@ func tpsAll(b *testing.B, seg *tpsSegment, stream string) {
 		}
 		adm.Close()
 		// B: checks the receipt and settles.
-		if _, err := fx.sealer.Answer(job, bSum, rcpt, rends); err != nil {
+		if _, err := fx.sealer.Answer(context.Background(), job, bSum, rcpt, rends); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/big"
 	"net/http"
@@ -460,7 +461,7 @@ func TestGateHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segHdr, err := s.Segment(job, in)
+	segHdr, err := s.Segment(context.Background(), job, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +491,7 @@ func TestGateHappyPath(t *testing.T) {
 		t.Errorf("debited %s, want %s (%d pixels × %s)", got, cost, px, n.price)
 	}
 
-	proof, err := s.Answer(job, in, hdr, rends)
+	proof, err := s.Answer(context.Background(), job, in, hdr, rends)
 	if err != nil {
 		t.Fatalf("the broadcaster refuses the orchestrator's receipt: %v", err)
 	}

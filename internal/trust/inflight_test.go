@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"context"
 	"errors"
 	"math/big"
 	"net/http"
@@ -75,7 +76,7 @@ func TestSegmentsInFlightEachPay(t *testing.T) {
 		adm, _ := send(seq)
 		adms = append(adms, adm)
 	}
-	s.Failed(utJob(1), http.StatusServiceUnavailable)
+	s.Failed(context.Background(), utJob(1), http.StatusServiceUnavailable)
 	adms[0].Close()
 	if _, k := send(31); k != 0 {
 		t.Errorf("segment 31 paid %d tickets, though segment 1 gave back its hold", k)

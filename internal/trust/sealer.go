@@ -175,7 +175,7 @@ func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, e
 // zero would pay a whole segment more to a node that can answer 402
 // forever; netpool counts a 402 after a payment as that node's fault
 // instead.
-func (s *sealer) Failed(job transcode.Job, code int) {
+func (s *sealer) Failed(_ context.Context, job transcode.Job, code int) {
 	s.holds.release(job)
 	if code != http.StatusPaymentRequired {
 		return
@@ -213,7 +213,7 @@ func (s *sealer) record(job transcode.Job, in remote.SegmentSum) (Sealed, error)
 	return seal(s.b.cfg.Key, s.b.cfg.Domain, seg)
 }
 
-func (s *sealer) Segment(job transcode.Job, in remote.SegmentSum) (string, error) {
+func (s *sealer) Segment(_ context.Context, job transcode.Job, in remote.SegmentSum) (string, error) {
 	rec, err := s.record(job, in)
 	if err != nil {
 		return "", err
@@ -252,7 +252,7 @@ func (s *sealer) sent(job transcode.Job, in remote.SegmentSum) (Sealed, bool) {
 // for these bytes and these renditions, with the pixels they hold, over a
 // result signed by the transcoder it names. It then settles: the credit
 // at the orchestrator goes down, and the publisher is billed.
-func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error) {
+func (s *sealer) Answer(ctx context.Context, job transcode.Job, in remote.SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error) {
 	defer s.holds.release(job) // after settle debited it, whatever the receipt's fate
 	var a Answer
 	if err := decodeHeader(remote.HeaderReceipt, hdr.Get(remote.HeaderReceipt), &a); err != nil {
@@ -269,7 +269,7 @@ func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header
 	}
 	// The terms this segment was paid under (Headers fetched them); a
 	// refetch that fails must not loosen the checks or skip the bill.
-	t, err := s.cachedTerms(context.Background())
+	t, err := s.cachedTerms(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
 	}
@@ -293,14 +293,14 @@ func (s *sealer) Answer(job transcode.Job, in remote.SegmentSum, hdr http.Header
 	if !ok {
 		return "", fmt.Errorf("%w: it answers a segment this broadcaster did not sign", ErrReceipt)
 	}
-	s.settle(job, orch, t.price, px)
+	s.settle(context.WithoutCancel(ctx), job, orch, t.price, px)
 	b, err := json.Marshal(Proof{Segment: seg, Answer: a})
 	return string(b), err
 }
 
 // settle books the segment's cost: the sender's credit at the
 // orchestrator, and the publisher's bill (within the permit's price).
-func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, px uint64) {
+func (s *sealer) settle(ctx context.Context, job transcode.Job, orch common.Address, price *big.Int, px uint64) {
 	if price == nil || price.Sign() == 0 {
 		return
 	}
@@ -319,7 +319,7 @@ func (s *sealer) settle(job transcode.Job, orch common.Address, price *big.Int, 
 		cost = new(big.Int).Mul(perm.permit.MaxPricePerPixel, new(big.Int).SetUint64(px))
 	}
 	key := fmt.Sprintf("%s/%s/%d", job.Stream, perm.permit.Nonce, job.Seq)
-	left, err := s.b.cfg.Accounts.Bill(context.Background(), perm.publisher, key, cost)
+	left, err := s.b.cfg.Accounts.Bill(ctx, perm.publisher, key, cost)
 	switch {
 	case errors.Is(err, ErrInsufficientBalance):
 		s.b.log.Warn("publisher's balance ran out: ending the session", "stream", job.Stream,

@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -216,7 +217,7 @@ func TestSealerFailed(t *testing.T) {
 		}
 		return len(p.Tickets)
 	}
-	s.Failed(job, http.StatusServiceUnavailable)
+	s.Failed(context.Background(), job, http.StatusServiceUnavailable)
 	if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
 		t.Errorf("a 503 changed the credit: %s, was %s", c, credit)
 	}
@@ -225,7 +226,7 @@ func TestSealerFailed(t *testing.T) {
 		t.Errorf("%d tickets, %d fetches of the terms, with the credit covering the segment", k, info.count()-fetches)
 	}
 	// ...and after a 402 still none, on fresh terms.
-	s.Failed(job, http.StatusPaymentRequired)
+	s.Failed(context.Background(), job, http.StatusPaymentRequired)
 	if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
 		t.Errorf("credit %s after a 402, was %s", c, credit)
 	}
@@ -233,7 +234,7 @@ func TestSealerFailed(t *testing.T) {
 		t.Errorf("%d tickets, %d fetches of the terms after a 402: want 0 and 1", k, info.count()-fetches)
 	}
 	// Without a sender a 402 is nothing to act on.
-	NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d}).ForNode(info.srv.URL).Failed(job, http.StatusPaymentRequired)
+	NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d}).ForNode(info.srv.URL).Failed(context.Background(), job, http.StatusPaymentRequired)
 }
 
 // utAnswer is a Castnet-Receipt header: rc signed by rcKey, res by resKey.
@@ -267,7 +268,7 @@ func TestSealerAnswerRefuses(t *testing.T) {
 	if _, err := s.Headers(t.Context(), job); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Segment(job, in); err != nil {
+	if _, err := s.Segment(context.Background(), job, in); err != nil {
 		t.Fatal(err)
 	}
 	rc, res := utHonest(in, rends, 0, oKey.Address, tKey.Address)
@@ -338,7 +339,7 @@ func TestSealerAnswerRefuses(t *testing.T) {
 		}(), rends, "bad signed record"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			proof, err := s.Answer(job, in, c.hdr, c.rends)
+			proof, err := s.Answer(context.Background(), job, in, c.hdr, c.rends)
 			if !errors.Is(err, ErrReceipt) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want ErrReceipt with %q", err, c.want)
 			}
@@ -349,7 +350,7 @@ func TestSealerAnswerRefuses(t *testing.T) {
 	}
 
 	// The refusals kept the signed record: the honest answer is taken.
-	proof, err := s.Answer(job, in, utAnswer(t, d, oKey, rc, tKey, res), rends)
+	proof, err := s.Answer(context.Background(), job, in, utAnswer(t, d, oKey, rc, tKey, res), rends)
 	if err != nil {
 		t.Fatalf("honest answer after refusals: %v", err)
 	}
@@ -372,7 +373,7 @@ func TestSealerAnswerRefuses(t *testing.T) {
 		"never signed too": {utJob(99), utSum([]byte("x"))},
 	} {
 		rc, res := utHonest(c.in, rends, 0, oKey.Address, tKey.Address)
-		_, err := s.Answer(c.job, c.in, utAnswer(t, d, oKey, rc, tKey, res), rends)
+		_, err := s.Answer(context.Background(), c.job, c.in, utAnswer(t, d, oKey, rc, tKey, res), rends)
 		if !errors.Is(err, ErrReceipt) || !strings.Contains(err.Error(), "it answers a segment this broadcaster did not sign") {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -388,12 +389,12 @@ func TestSealerKeepsBoundedRecords(t *testing.T) {
 	s := NewBroadcaster(BroadcasterConfig{Key: vfKey(t), Domain: d}).ForNode(info.srv.URL)
 	in := utSum([]byte("bytes"))
 	for seq := range uint64(maxSigned + 10) {
-		if _, err := s.Segment(utJob(seq), in); err != nil {
+		if _, err := s.Segment(context.Background(), utJob(seq), in); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Signing one again keeps one record.
-	if _, err := s.Segment(utJob(maxSigned+9), in); err != nil {
+	if _, err := s.Segment(context.Background(), utJob(maxSigned+9), in); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(s.(*sealer).signed); n != maxSigned || len(s.(*sealer).order) != maxSigned {
@@ -402,10 +403,10 @@ func TestSealerKeepsBoundedRecords(t *testing.T) {
 	rends := sourceRenditions("r")
 	rc, res := utHonest(in, rends, 0, oKey.Address, tKey.Address)
 	hdr := utAnswer(t, d, oKey, rc, tKey, res)
-	if _, err := s.Answer(utJob(5), in, hdr, rends); err == nil {
+	if _, err := s.Answer(context.Background(), utJob(5), in, hdr, rends); err == nil {
 		t.Error("an answer for a dropped record was taken")
 	}
-	if _, err := s.Answer(utJob(maxSigned+9), in, hdr, rends); err != nil {
+	if _, err := s.Answer(context.Background(), utJob(maxSigned+9), in, hdr, rends); err != nil {
 		t.Error(err)
 	}
 }
@@ -419,7 +420,7 @@ func sealedTrip(t *testing.T, n *paidNode, s remote.Sealer, tKey sign.Key, job t
 	if err != nil {
 		return "", err
 	}
-	seg, err := s.Segment(job, in)
+	seg, err := s.Segment(context.Background(), job, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +444,7 @@ func sealedTrip(t *testing.T, n *paidNode, s remote.Sealer, tKey sign.Key, job t
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Answer(job, in, hdr, rends)
+	return s.Answer(context.Background(), job, in, hdr, rends)
 }
 
 // TestSealerBilling: a funded publisher is billed price × pixels once per
@@ -541,7 +542,7 @@ func TestSealerAnswerKeepsItsTerms(t *testing.T) {
 		if _, err := s.Headers(t.Context(), job); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Segment(job, in); err != nil {
+		if _, err := s.Segment(context.Background(), job, in); err != nil {
 			t.Fatal(err)
 		}
 		s.(*sealer).mu.Lock()
@@ -550,7 +551,7 @@ func TestSealerAnswerKeepsItsTerms(t *testing.T) {
 		info.set(func(i *utInfo) { i.status = http.StatusServiceUnavailable })
 
 		rc, res := utHonest(in, rends, 0, stranger.Address, tKey.Address)
-		_, err := s.Answer(job, in, utAnswer(t, d, stranger, rc, tKey, res), rends)
+		_, err := s.Answer(context.Background(), job, in, utAnswer(t, d, stranger, rc, tKey, res), rends)
 		if !errors.Is(err, ErrReceipt) {
 			t.Errorf("a receipt signed by %s, not the orchestrator paid (%s), was taken once /api/info failed: %v",
 				stranger.Address.Hex(), oKey.Address.Hex(), err)
@@ -595,8 +596,8 @@ type slowSealer struct {
 	after func()
 }
 
-func (s *slowSealer) Segment(job transcode.Job, in remote.SegmentSum) (string, error) {
-	v, err := s.Sealer.Segment(job, in)
+func (s *slowSealer) Segment(ctx context.Context, job transcode.Job, in remote.SegmentSum) (string, error) {
+	v, err := s.Sealer.Segment(ctx, job, in)
 	s.after()
 	return v, err
 }

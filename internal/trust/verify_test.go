@@ -156,7 +156,7 @@ func (fx *vfFixture) publish(t *testing.T, seq uint64, src []byte) {
 		Duration: func() time.Duration { return time.Second }, Payer: fx.payer}
 	sum := remote.SegmentSum{Keccak: sign.Keccak(src), Size: int64(len(src))}
 	sealer := fx.b.ForNode(fx.infoURL)
-	segHdr, err := sealer.Segment(job, sum)
+	segHdr, err := sealer.Segment(context.Background(), job, sum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func (fx *vfFixture) publish(t *testing.T, seq uint64, src []byte) {
 		t.Fatal(err)
 	}
 	// The broadcaster checks the receipt; playback stores the renditions.
-	proof, err := sealer.Answer(job, sum, hdr, rends)
+	proof, err := sealer.Answer(context.Background(), job, sum, hdr, rends)
 	if err != nil {
 		t.Fatal(err)
 	}

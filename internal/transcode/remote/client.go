@@ -78,10 +78,10 @@ func (c *Client) TranscodeChecked(ctx context.Context, job transcode.Job, check 
 	case c.Sealer == nil:
 		return rends, err
 	case err != nil:
-		c.Sealer.Failed(job, statusOf(err))
+		c.Sealer.Failed(ctx, job, statusOf(err))
 		return nil, err
 	}
-	proof, err := c.Sealer.Answer(job, sum.Sum(), resp.Header, rends)
+	proof, err := c.Sealer.Answer(ctx, job, sum.Sum(), resp.Header, rends)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func (c *Client) request(ctx context.Context, job transcode.Job) (*http.Request,
 		if c.Sealer != nil {
 			trailer = http.Header{HeaderSegment: nil}
 			eb.atEOF = func() error {
-				v, err := c.Sealer.Segment(job, sum.Sum())
+				v, err := c.Sealer.Segment(ctx, job, sum.Sum())
 				trailer.Set(HeaderSegment, v)
 				return err
 			}
@@ -148,9 +148,9 @@ func (c *Client) seal(ctx context.Context, req *http.Request, job transcode.Job,
 	if !c.Whole {
 		return nil
 	}
-	v, err := c.Sealer.Segment(job, sum.Sum())
+	v, err := c.Sealer.Segment(ctx, job, sum.Sum())
 	if err != nil {
-		c.Sealer.Failed(job, 0)
+		c.Sealer.Failed(ctx, job, 0)
 		return err
 	}
 	req.Header.Set(HeaderSegment, v)

@@ -43,17 +43,18 @@ type Sealer interface {
 	Headers(ctx context.Context, job transcode.Job) (http.Header, error)
 	// Segment returns the HeaderSegment value once the segment's last byte
 	// was read.
-	Segment(job transcode.Job, sum SegmentSum) (string, error)
+	Segment(ctx context.Context, job transcode.Job, sum SegmentSum) (string, error)
 	// Answer checks the answer's headers against the renditions and
 	// returns the proof to attach to each rendition (Rendition.Proof). It
 	// is called only for renditions the client's check accepted, and ends
-	// the request whatever it returns.
-	Answer(job transcode.Job, sum SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error)
+	// the request whatever it returns. Work it accepts is settled even when
+	// ctx ends meanwhile: the renditions were delivered.
+	Answer(ctx context.Context, job transcode.Job, sum SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error)
 	// Failed ends a request Headers paid for that no answer reached
 	// Answer for: code is the node's refusal (402: its view of our credit
 	// or terms differs), 0 when none came (the request failed, or the
 	// renditions were unreadable or refused before Answer).
-	Failed(job transcode.Job, code int)
+	Failed(ctx context.Context, job transcode.Job, code int)
 }
 
 // Gate admits segments at a node and vouches for its answers (internal/

@@ -43,17 +43,19 @@ func (s *recSealer) Headers(context.Context, transcode.Job) (http.Header, error)
 	return http.Header{HeaderPayment: {"tickets"}}, nil
 }
 
-func (s *recSealer) Segment(transcode.Job, SegmentSum) (string, error) {
+func (s *recSealer) Segment(context.Context, transcode.Job, SegmentSum) (string, error) {
 	s.note("segment")
 	return "record", nil
 }
 
-func (s *recSealer) Answer(transcode.Job, SegmentSum, http.Header, []transcode.Rendition) (string, error) {
+func (s *recSealer) Answer(context.Context, transcode.Job, SegmentSum, http.Header, []transcode.Rendition) (string, error) {
 	s.note("answer")
 	return "proof", nil
 }
 
-func (s *recSealer) Failed(_ transcode.Job, code int) { s.note(fmt.Sprint("failed ", code)) }
+func (s *recSealer) Failed(_ context.Context, _ transcode.Job, code int) {
+	s.note(fmt.Sprint("failed ", code))
+}
 
 // gateFunc adapts a function to Gate.
 type gateFunc func(r *http.Request, job transcode.Job) (Admission, error)
