@@ -268,22 +268,28 @@ func (st *Stream) cappedRungs(p *pending) []transcode.Profile {
 	if len(p.rungs) <= 1 {
 		return p.rungs
 	}
-	deadline := time.After(firstRateWait)
-	for {
-		st.mu.Lock()
-		rate := sourceRate(p.prev, st.stats.bitrate)
-		st.mu.Unlock()
-		if rate > 0 {
-			return capBitrates(p.rungs, rate, p.src.width, p.src.height)
-		}
+	rate, rated := st.rateNow(p)
+	if rate == 0 {
+		deadline := time.NewTimer(firstRateWait)
+		defer deadline.Stop()
 		select {
+		case <-rated:
 		case <-p.seg.Done():
 			return capBitrates(p.rungs, float64(p.seg.Len()*8)/max(p.seg.Duration().Seconds(), 0.001), p.src.width, p.src.height)
-		case <-deadline:
+		case <-deadline.C:
 			return p.rungs
-		case <-time.After(50 * time.Millisecond):
 		}
+		rate, _ = st.rateNow(p)
 	}
+	return capBitrates(p.rungs, rate, p.src.width, p.src.height)
+}
+
+// rateNow is the source's rate for p's ladder (0: none measured yet), and
+// the channel closed once the received bitrate is first measured.
+func (st *Stream) rateNow(p *pending) (float64, <-chan struct{}) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return sourceRate(p.prev, st.stats.bitrate), st.stats.rated
 }
 
 // sourceRate is what the source spent, in bits/s, over prev, the segment

@@ -2,12 +2,14 @@ package broadcaster
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/castnet/castnet/internal/ingest/whip"
 	"github.com/castnet/castnet/internal/media"
 	"github.com/castnet/castnet/internal/mpegts/mpegtstest"
+	"github.com/castnet/castnet/internal/segment"
 	"github.com/castnet/castnet/internal/transcode"
 )
 
@@ -63,6 +65,36 @@ func TestCapBitratesFollowsTheSource(t *testing.T) {
 	}
 	if rich := capBitrates(ladder, 50_000_000, 1280, 720); rich[1].Bitrate != 1_200_000 {
 		t.Errorf("a rich source raised 480p to %d", rich[1].Bitrate)
+	}
+}
+
+// TestFirstLadderWaitsForTheFirstMeasuredRate: the first segment's
+// ladder is capped at the rate the first window measured, as soon as it
+// closes (not at the end of firstRateWait, and not uncapped).
+func TestFirstLadderWaitsForTheFirstMeasuredRate(t *testing.T) {
+	ladder := transcode.SessionLadder(transcode.DefaultLadder(), 1280, 720)
+	st := &Stream{}
+	st.stats.rated = make(chan struct{})
+	p := &pending{seg: &segment.Segment{}, rungs: ladder, src: source{width: 1280, height: 720}}
+	got := make(chan []transcode.Profile, 1)
+	go func() { got <- st.cappedRungs(p) }()
+	select {
+	case r := <-got:
+		t.Fatalf("the ladder was chosen before any rate was measured: %v", r)
+	case <-time.After(20 * time.Millisecond):
+	}
+	st.mu.Lock()
+	st.stats.bitrate = 700_000
+	st.stats.markRated()
+	st.stats.markRated() // twice is harmless
+	st.mu.Unlock()
+	select {
+	case r := <-got:
+		if want := capBitrates(ladder, 700_000, 1280, 720); !slices.Equal(r, want) {
+			t.Errorf("first ladder %v, want %v", r, want)
+		}
+	case <-time.After(firstRateWait / 2):
+		t.Fatal("the ladder still waits after the rate was measured")
 	}
 }
 

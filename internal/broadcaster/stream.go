@@ -71,6 +71,7 @@ type counters struct {
 	rateBytes         uint64
 	rateSince         time.Time
 	bitrate           float64
+	rated             chan struct{} // closed when bitrate is first measured
 	segments          uint64
 	published         uint64
 	transcodeFailures uint64
@@ -81,11 +82,20 @@ type counters struct {
 	turnaround        turnarounds
 }
 
+// markRated says the first bitrate window closed. Called under st.mu.
+func (c *counters) markRated() {
+	select {
+	case <-c.rated:
+	default:
+		close(c.rated)
+	}
+}
+
 func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {
 	st := &Stream{b: b, pub: p, log: b.log.With("stream", p.Stream, "session", p.Session),
 		queue: make(chan *pending, 64), state: StateStarting, served: map[string]*served{}}
 	now := time.Now()
-	st.stats.startedAt, st.stats.rateSince = now, now
+	st.stats.startedAt, st.stats.rateSince, st.stats.rated = now, now, make(chan struct{})
 	seg, err := segment.New(segment.Config{
 		Target: b.cfg.Segment, Video: p.Video, Audio: p.Audio,
 		RequestKeyframe: st.requestKeyframe, OnSegment: st.onSegment, Logger: st.log,
@@ -153,6 +163,7 @@ func (st *Stream) count(size int) {
 	st.stats.rateBytes += uint64(size)
 	if d := time.Since(st.stats.rateSince); d >= time.Second {
 		st.stats.bitrate = float64(st.stats.rateBytes*8) / d.Seconds()
+		st.stats.markRated()
 		st.stats.rateBytes, st.stats.rateSince = 0, time.Now()
 	}
 }
