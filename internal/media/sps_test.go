@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/castnet/castnet/internal/media/bitwrite"
 )
 
 // testSPS describes an SPS for spsBytes, the encoder side of ParseSPS.
@@ -24,52 +26,52 @@ type testSPS struct {
 }
 
 func spsBytes(s testSPS) []byte {
-	w := &bitWriter{}
-	w.u(8, uint64(s.profile)).u(8, uint64(s.constraints)).u(8, uint64(s.level)).ue(0)
+	w := &bitwrite.Writer{}
+	w.U(8, uint64(s.profile)).U(8, uint64(s.constraints)).U(8, uint64(s.level)).UE(0)
 	if hasChromaInfo(s.profile) {
-		w.ue(s.chroma)
+		w.UE(s.chroma)
 		if s.chroma == 3 {
-			w.flag(false)
+			w.Flag(false)
 		}
-		w.ue(0).ue(0).flag(false).flag(s.scalingLists)
+		w.UE(0).UE(0).Flag(false).Flag(s.scalingLists)
 		if s.scalingLists {
-			w.flag(true) // list 0 present: deltas walk 8 → 9 → ... then 0 ends it
+			w.Flag(true) // list 0 present: deltas walk 8 → 9 → ... then 0 ends it
 			for range 3 {
-				w.se(1)
+				w.SE(1)
 			}
-			w.se(-11) // nextScale 0: "use default" from here on
+			w.SE(-11) // nextScale 0: "use default" from here on
 			for range 7 {
-				w.flag(false)
+				w.Flag(false)
 			}
 		}
 	}
-	w.ue(0).ue(s.pocType)
+	w.UE(0).UE(s.pocType)
 	switch s.pocType {
 	case 0:
-		w.ue(2)
+		w.UE(2)
 	case 1:
-		w.flag(false).se(s.pocOffsets[0]).se(s.pocOffsets[1]).ue(uint64(len(s.pocOffsets) - 2))
+		w.Flag(false).SE(s.pocOffsets[0]).SE(s.pocOffsets[1]).UE(uint64(len(s.pocOffsets) - 2))
 		for _, o := range s.pocOffsets[2:] {
-			w.se(o)
+			w.SE(o)
 		}
 	}
-	w.ue(1).flag(false).ue(s.widthMBs - 1).ue(s.heightMapUnits - 1).flag(!s.fieldCoding)
+	w.UE(1).Flag(false).UE(s.widthMBs - 1).UE(s.heightMapUnits - 1).Flag(!s.fieldCoding)
 	if s.fieldCoding {
-		w.flag(false)
+		w.Flag(false)
 	}
-	w.flag(true).flag(s.crop != nil)
+	w.Flag(true).Flag(s.crop != nil)
 	if s.crop != nil {
 		for _, c := range s.crop {
-			w.ue(c)
+			w.UE(c)
 		}
 	}
-	w.flag(s.timing != nil)
+	w.Flag(s.timing != nil)
 	if s.timing != nil {
-		w.flag(false).flag(false).flag(false).flag(false).flag(true)
-		w.u(32, s.timing[0]).u(32, s.timing[1]).flag(true)
-		w.flag(false).flag(false).flag(false).flag(false) // no HRD, no pic_struct, no restriction
+		w.Flag(false).Flag(false).Flag(false).Flag(false).Flag(true)
+		w.U(32, s.timing[0]).U(32, s.timing[1]).Flag(true)
+		w.Flag(false).Flag(false).Flag(false).Flag(false) // no HRD, no pic_struct, no restriction
 	}
-	return append([]byte{0x67}, escapeRBSP(w.rbsp())...)
+	return append([]byte{0x67}, bitwrite.Escape(w.RBSP())...)
 }
 
 func TestParseSPS(t *testing.T) {
