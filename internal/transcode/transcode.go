@@ -46,6 +46,12 @@ type Transcoder interface {
 	Transcode(ctx context.Context, job Job) ([]Rendition, error)
 }
 
+// Func adapts a function to Transcoder.
+type Func func(ctx context.Context, job Job) ([]Rendition, error)
+
+// Transcode calls f.
+func (f Func) Transcode(ctx context.Context, job Job) ([]Rendition, error) { return f(ctx, job) }
+
 // Job is one segment to transcode.
 type Job struct {
 	// Stream names the stream the segment belongs to. It labels logs, and a

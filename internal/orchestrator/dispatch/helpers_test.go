@@ -18,6 +18,7 @@ import (
 	"github.com/castnet/castnet/internal/orchestrator/dispatch"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
+	"github.com/castnet/castnet/internal/transcode/transcodetest"
 	"github.com/castnet/castnet/internal/transcoder"
 )
 
@@ -60,25 +61,10 @@ func job(seq uint64, input io.Reader) transcode.Job {
 }
 
 // transcoderFunc adapts a function to transcode.Transcoder.
-type transcoderFunc func(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error)
-
-func (f transcoderFunc) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
-	return f(ctx, job)
-}
+type transcoderFunc = transcode.Func
 
 // echo "transcodes" by returning the input, whole, as every rendition.
-var echo = transcoderFunc(func(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
-	in, err := io.ReadAll(job.Input)
-	if err != nil {
-		return nil, err
-	}
-	var out []transcode.Rendition
-	for _, p := range job.Profiles {
-		w, h := transcode.FitSize(p, job.SourceWidth, job.SourceHeight)
-		out = append(out, transcode.Rendition{Profile: p, Width: w, Height: h, Data: in})
-	}
-	return out, nil
-})
+var echo = transcodetest.Echo
 
 // startNode runs a real transcoder node against srv until the test ends,
 // and waits until the pool counts its slots.

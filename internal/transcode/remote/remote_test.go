@@ -26,11 +26,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // transcoderFunc adapts a function to transcode.Transcoder.
-type transcoderFunc func(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error)
-
-func (f transcoderFunc) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
-	return f(ctx, job)
-}
+type transcoderFunc = transcode.Func
 
 var ladder = []transcode.Profile{transcode.SourceProfile(), {Name: "120p", Width: 160, Height: 120, Bitrate: 100_000, FPS: 30}}
 

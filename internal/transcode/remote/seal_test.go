@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/transcodetest"
 )
 
 // recSealer is a Sealer that records what it was asked, in order, and pays
@@ -63,18 +63,7 @@ type gateFunc func(r *http.Request, job transcode.Job) (Admission, error)
 func (f gateFunc) Admit(r *http.Request, job transcode.Job) (Admission, error) { return f(r, job) }
 
 // echo makes each profile's rendition out of the input bytes.
-func echo(_ context.Context, job transcode.Job) ([]transcode.Rendition, error) {
-	in, err := io.ReadAll(job.Input)
-	if err != nil {
-		return nil, err
-	}
-	var out []transcode.Rendition
-	for _, p := range job.Profiles {
-		w, h := transcode.FitSize(p, job.SourceWidth, job.SourceHeight)
-		out = append(out, transcode.Rendition{Profile: p, Width: w, Height: h, Data: in})
-	}
-	return out, nil
-}
+var echo = transcodetest.Echo
 
 func sealJob() transcode.Job {
 	return transcode.Job{Seq: 1, Input: strings.NewReader("segment"), Profiles: ladder, SourceWidth: 640, SourceHeight: 360}
