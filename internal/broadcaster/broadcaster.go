@@ -138,7 +138,7 @@ func New(cfg Config) (*Broadcaster, error) {
 
 // StartStream opens the pipeline for a new publishing session.
 func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink, error) {
-	st, err := newStream(b, p)
+	st, err := newStream(b, p, b.firstSeq(p.Stream))
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +146,18 @@ func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink,
 	b.replaceLocked(st)
 	b.mu.Unlock()
 	return st, nil
+}
+
+// firstSeq numbers a new session's first segment after every segment of
+// the name's earlier sessions, on disk or still being published, so that
+// no segment URL (/hls/{name}/{rendition}/{seq}.ts) ever serves two
+// different segments: caches may keep them for a day.
+func (b *Broadcaster) firstSeq(name string) uint64 {
+	next := b.cfg.Store.NextSeq(name)
+	if old := b.lookup(name); old != nil {
+		next = max(next, old.seg.NextSeq())
+	}
+	return next
 }
 
 // Stream returns the state of the named stream, as an operator sees it.

@@ -91,14 +91,14 @@ func (c *counters) markRated() {
 	}
 }
 
-func newStream(b *Broadcaster, p whip.Publish) (*Stream, error) {
+func newStream(b *Broadcaster, p whip.Publish, firstSeq uint64) (*Stream, error) {
 	st := &Stream{b: b, pub: p, log: b.log.With("stream", p.Stream, "session", p.Session),
 		queue: make(chan *pending, 64), state: StateStarting, served: map[string]*served{}}
 	now := time.Now()
 	st.stats.startedAt, st.stats.rateSince, st.stats.rated = now, now, make(chan struct{})
 	seg, err := segment.New(segment.Config{
 		Target: b.cfg.Segment, Video: p.Video, Audio: p.Audio,
-		RequestKeyframe: st.requestKeyframe, OnSegment: st.onSegment, Logger: st.log,
+		RequestKeyframe: st.requestKeyframe, OnSegment: st.onSegment, FirstSeq: firstSeq, Logger: st.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("segmenter: %w", err)

@@ -83,6 +83,10 @@ type Config struct {
 	// OnSegment is called on the writer's goroutine when a segment opens,
 	// after its first unit is written; the segment is still growing.
 	OnSegment func(*Segment)
+	// FirstSeq is the first segment's sequence number. A stream name's
+	// sessions continue one numbering, so that no segment URL is ever
+	// reused for other bytes.
+	FirstSeq uint64
 	// Logger receives segment events; nil discards them.
 	Logger *slog.Logger
 }
@@ -140,7 +144,7 @@ func New(cfg Config) (*Segmenter, error) {
 	if err := normalize(&cfg); err != nil {
 		return nil, err
 	}
-	s := &Segmenter{cfg: cfg, log: cfg.Logger}
+	s := &Segmenter{cfg: cfg, log: cfg.Logger, seq: cfg.FirstSeq}
 	s.sink.bytes = &s.bytes
 	mcfg := mpegts.MuxerConfig{Video: cfg.Video != "", AudioChannels: cfg.AudioChannels}
 	if cfg.Audio != "" {
@@ -150,6 +154,14 @@ func New(cfg Config) (*Segmenter, error) {
 	// across segments, so concatenated segments read as one clean stream.
 	s.mux = mpegts.NewMuxer(&s.sink, mcfg)
 	return s, nil
+}
+
+// NextSeq is the sequence number the next segment would get: once the
+// segmenter is closed, one past the last segment it opened.
+func (s *Segmenter) NextSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
 }
 
 // normalize validates cfg and fills in defaults.

@@ -280,3 +280,28 @@ func TestCloseFinishesTheOpenSegmentOnce(t *testing.T) {
 		t.Errorf("Write after Close: err = %v, want ErrClosed", err)
 	}
 }
+
+// TestFirstSeqNumbersTheSegments: segments are numbered from FirstSeq on,
+// and NextSeq is one past the last opened once the segmenter is closed.
+func TestFirstSeqNumbersTheSegments(t *testing.T) {
+	var seqs []uint64
+	s, err := segment.New(segment.Config{Video: media.CodecH264, FirstSeq: 40,
+		OnSegment: func(g *segment.Segment) { seqs = append(seqs, g.Seq) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, au := range videoStream(5*time.Second, every(2*time.Second, 5*time.Second)...) {
+		if err := s.Write(au); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{40, 41, 42}; !slices.Equal(seqs, want) {
+		t.Errorf("segments numbered %v, want %v", seqs, want)
+	}
+	if got := s.NextSeq(); got != 43 {
+		t.Errorf("NextSeq = %d, want 43", got)
+	}
+}

@@ -223,6 +223,16 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
+// NextSeq is the first sequence number a new session of the named stream
+// may use: one past every segment its sessions on disk have (0 for a name
+// never published).
+func (s *Store) NextSeq(name string) uint64 {
+	if st, ok := s.Stream(name); ok {
+		return st.NextSeq()
+	}
+	return 0
+}
+
 // Stream returns the current session of a stream, live or ended.
 func (s *Store) Stream(name string) (*Stream, bool) {
 	s.mu.RLock()

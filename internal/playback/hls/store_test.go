@@ -198,6 +198,33 @@ func TestRestartServesAnEndedStream(t *testing.T) {
 	}
 }
 
+// TestNextSeqSurvivesARestart: a new session of a name numbers its
+// segments after the earlier ones, also when the node restarted in
+// between, so no segment URL is reused.
+func TestNextSeqSurvivesARestart(t *testing.T) {
+	s, data := newTestStore(t, nil)
+	if got := s.NextSeq("s"); got != 0 {
+		t.Errorf("NextSeq of a new name = %d, want 0", got)
+	}
+	st, _ := s.Open("s", ladder)
+	mustAdd(t, st, 0, 2*time.Second, parts(0, "source"))
+	mustAdd(t, st, 1, 2*time.Second, parts(1, "source"))
+	if got := s.NextSeq("s"); got != 2 {
+		t.Errorf("NextSeq while live = %d, want 2", got)
+	}
+	s2 := reopen(t, data)
+	if got := s2.NextSeq("s"); got != 2 {
+		t.Fatalf("NextSeq after restart = %d, want 2", got)
+	}
+	next, err := s2.Open("s", ladder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.FirstUniqueSeq(); got != 2 {
+		t.Errorf("the next session's first unique seq = %d, want 2", got)
+	}
+}
+
 func TestRestartEndsASessionLeftLive(t *testing.T) {
 	s, data := newTestStore(t, nil)
 	st, _ := s.Open("s", nil)

@@ -358,11 +358,24 @@ func (st *Stream) retire() (uint64, time.Time, error) {
 		return 0, time.Time{}, err
 	}
 	st.state = stateArchived
+	return st.nextSeq(), st.started, nil
+}
+
+// NextSeq is the first sequence number a later session of the stream may
+// use without reusing a segment URL of this one.
+func (st *Stream) NextSeq() uint64 {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.nextSeq()
+}
+
+// nextSeq is NextSeq under st.mu.
+func (st *Stream) nextSeq() uint64 {
 	next := st.firstUnique
 	if n := len(st.entries); n > 0 {
 		next = max(next, st.entries[n-1].Seq+1)
 	}
-	return next, st.started, nil
+	return next
 }
 
 // manifest snapshots the session for stream.json.
