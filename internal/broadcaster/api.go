@@ -49,6 +49,10 @@ type StreamInfo struct {
 	// GET /api/streams/{stream}?turnarounds=1 fills it.
 	Turnarounds []float64 `json:"turnarounds_ms,omitempty"`
 	Playback    Playback  `json:"playback"`
+	// Recovered says the record was rebuilt from the stored session of an
+	// earlier run of the node: it is ended, and knows the times, segments
+	// and renditions but no live counters.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // TrackInfo describes one received track.
@@ -85,7 +89,8 @@ func (st *Stream) Info() StreamInfo {
 		Segments: st.stats.segments, Published: st.stats.published,
 		Failures: st.stats.transcodeFailures, SourceOnly: st.stats.sourceOnly,
 		LastError: st.lastError, Renditions: []RenditionInfo{},
-		Playback: Playback{HLS: "/hls/" + st.pub.Stream + "/index.m3u8", Watch: "/watch/" + st.pub.Stream},
+		Playback:  Playback{HLS: "/hls/" + st.pub.Stream + "/index.m3u8", Watch: "/watch/" + st.pub.Stream},
+		Recovered: st.recovered,
 	}
 	if st.state == StateEnded {
 		t := st.endedAt

@@ -133,7 +133,9 @@ func New(cfg Config) (*Broadcaster, error) {
 		cfg.Profiles = transcode.DefaultLadder()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Broadcaster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, streams: map[string]*Stream{}}, nil
+	b := &Broadcaster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, streams: map[string]*Stream{}}
+	b.recoverStored()
+	return b, nil
 }
 
 // StartStream opens the pipeline for a new publishing session.
@@ -155,7 +157,7 @@ func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink,
 func (b *Broadcaster) firstSeq(name string) uint64 {
 	next := b.cfg.Store.NextSeq(name)
 	if old := b.lookup(name); old != nil {
-		next = max(next, old.seg.NextSeq())
+		next = max(next, old.nextSeqOf())
 	}
 	return next
 }
@@ -164,6 +166,9 @@ func (b *Broadcaster) firstSeq(name string) uint64 {
 func (b *Broadcaster) Stream(name string) (StreamInfo, error) {
 	st := b.lookup(name)
 	if st == nil {
+		if in, ok := b.storedInfo(name); ok {
+			return in, nil
+		}
 		return StreamInfo{}, ErrNoStream
 	}
 	return st.Info(), nil

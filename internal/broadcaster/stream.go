@@ -64,6 +64,9 @@ type Stream struct {
 	// so that its record need not hold the session (and its
 	// PeerConnection) for as long as the name is listed.
 	transport whip.SessionStats
+	// recovered says the record was rebuilt from a session stored by an
+	// earlier run of the node (see recovered.go).
+	recovered bool
 }
 
 type counters struct {

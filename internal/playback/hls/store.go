@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -231,6 +233,13 @@ func (s *Store) NextSeq(name string) uint64 {
 		return st.NextSeq()
 	}
 	return 0
+}
+
+// Names lists the streams that have a current session, in order.
+func (s *Store) Names() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Sorted(maps.Keys(s.streams))
 }
 
 // Stream returns the current session of a stream, live or ended.

@@ -135,6 +135,13 @@ func (st *Stream) Stats() Stats {
 	}
 }
 
+// Times are when the session started and ended (zero while live).
+func (st *Stream) Times() (started, ended time.Time) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.started, st.ended
+}
+
 // Dir is the session's directory: {Dir}/{stream} while it is current.
 func (st *Stream) Dir() string { return st.dir }
 
