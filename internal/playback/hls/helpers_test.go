@@ -30,6 +30,7 @@ func newTestStore(t testing.TB, edit func(*Config)) (*Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
 	return s, data
 }
 
@@ -41,6 +42,7 @@ func reopen(t *testing.T, data string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 

@@ -54,6 +54,10 @@ type Config struct {
 	// stream name is reused, and a player never reloads a VOD playlist it
 	// got from a cache. The archived copies are cached for SegmentMaxAge.
 	EndedPlaylistMaxAge time.Duration
+	// RetryInterval is how often a store that cannot write probes its
+	// file system and retries the endings it could not write (default
+	// DefaultRetryInterval).
+	RetryInterval time.Duration
 	// Now is the clock (default time.Now); tests fix it.
 	Now func() time.Time
 }
@@ -66,6 +70,9 @@ type Store struct {
 	mu      sync.RWMutex
 	streams map[string]*Stream
 	closed  bool
+
+	health     health
+	stop, done chan struct{} // the retry loop's
 }
 
 // New opens the store at cfg.Dir, creating it if needed. Sessions found on
@@ -82,10 +89,12 @@ func New(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, streams: make(map[string]*Stream)}
+	s := &Store{cfg: cfg, log: cfg.Logger, streams: make(map[string]*Stream),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
+	go s.retryLoop(s.stop, s.done)
 	return s, nil
 }
 
@@ -104,6 +113,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.SegmentMaxAge <= 0 {
 		cfg.SegmentMaxAge = DefaultSegmentMaxAge
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -132,6 +144,7 @@ func (s *Store) load() error {
 			s.log.Warn("hls: skipping stored session", "stream", name, "err", err)
 			continue
 		}
+		sweepTemp(filepath.Join(s.cfg.Dir, name))
 		st := streamFromManifest(s, m)
 		if m.Ended.IsZero() {
 			s.log.Warn("hls: ending session left live by an earlier run", "stream", name)
@@ -211,6 +224,8 @@ func (s *Store) archive(stream string, stamp time.Time) error {
 
 // Close ends every live session (their playlists become complete VOD lists)
 // and refuses further Opens. It is idempotent; the Handler keeps serving.
+// An ending the store cannot write now is written by the next New, which
+// ends the sessions it finds left live.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,6 +233,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
+	<-s.done
 	var errs []error
 	for _, st := range s.streams {
 		errs = append(errs, st.End())

@@ -107,10 +107,10 @@ func streamFromManifest(s *Store, m *Manifest) *Stream {
 func (st *Stream) create() error {
 	for _, v := range st.variants {
 		if err := os.MkdirAll(filepath.Join(st.dir, v.Name), 0o755); err != nil {
-			return err
+			return st.store.noteWrite(st.name+" directories", err)
 		}
 	}
-	return writeManifest(st.dir, st.manifest())
+	return st.store.noteWrite(st.name+" manifest", writeManifest(st.dir, st.manifest()))
 }
 
 func (st *Stream) source() string { return st.store.cfg.SourceRendition }
@@ -165,11 +165,8 @@ func (st *Stream) AddSegment(seq uint64, duration time.Duration, parts map[strin
 		return err
 	}
 	e := entry{Seq: seq, Duration: duration, Sizes: make(map[string]int64, len(parts))}
-	for name, data := range parts {
-		if err := writeFileAtomic(filepath.Join(st.dir, name, segmentFile(seq)), data); err != nil {
-			return fmt.Errorf("hls: %s segment %d %s: %w", st.name, seq, name, err)
-		}
-		e.Sizes[name] = int64(len(data))
+	if err := st.writeParts(seq, parts, e.Sizes); err != nil {
+		return err
 	}
 	if n := len(st.entries); n > 0 && seq != st.entries[n-1].Seq+1 {
 		e.Gap = true
@@ -182,9 +179,26 @@ func (st *Stream) AddSegment(seq uint64, duration time.Duration, parts map[strin
 			"substitutions", st.substitutions)
 	}
 	if err := appendJournal(st.dir, e.record()); err != nil {
-		return fmt.Errorf("hls: %s journal: %w", st.name, err)
+		return st.store.noteWrite(st.name+" journal", err)
 	}
-	return st.writePlaylists(false)
+	return st.store.noteWrite(st.name+" playlists", st.writePlaylists(false))
+}
+
+// writeParts stores a segment's renditions, noting their sizes. When one
+// cannot be written, those already written are removed: the segment is
+// not stored, and its files must not hold space on a full disk.
+func (st *Stream) writeParts(seq uint64, parts map[string][]byte, sizes map[string]int64) error {
+	for name, data := range parts {
+		path := filepath.Join(st.dir, name, segmentFile(seq))
+		if err := writeFileAtomic(path, data); err != nil {
+			for done := range sizes {
+				_ = os.Remove(filepath.Join(st.dir, done, segmentFile(seq)))
+			}
+			return st.store.noteWrite(fmt.Sprintf("%s segment %d %s", st.name, seq, name), err)
+		}
+		sizes[name] = int64(len(data))
+	}
+	return nil
 }
 
 func (st *Stream) checkSegment(seq uint64, d time.Duration, parts map[string][]byte) error {
@@ -322,9 +336,9 @@ func (st *Stream) SetVariants(variants []Variant) error {
 		}
 	}
 	if err := st.writePlaylists(st.state == stateEnded); err != nil {
-		return err
+		return st.store.noteWrite(st.name+" playlists", err)
 	}
-	return writeManifest(st.dir, st.manifest())
+	return st.store.noteWrite(st.name+" manifest", writeManifest(st.dir, st.manifest()))
 }
 
 // End closes the session: every media playlist becomes the full list of the
@@ -341,6 +355,19 @@ func (st *Stream) end() error {
 	if st.state != stateLive {
 		return nil
 	}
+	if err := st.writeEnd(); err != nil {
+		st.store.endLater(st)
+		return st.store.noteWrite(st.name+" ending", err)
+	}
+	st.state = stateEnded
+	st.store.endWritten(st)
+	st.log.Info("hls: session ended", "segments", len(st.entries), "duration", st.total,
+		"substitutions", st.substitutions)
+	return nil
+}
+
+// writeEnd writes the VOD playlists and the manifest with the end time.
+func (st *Stream) writeEnd() error {
 	if err := st.writePlaylists(true); err != nil {
 		return err
 	}
@@ -349,9 +376,6 @@ func (st *Stream) end() error {
 		st.ended = time.Time{}
 		return err
 	}
-	st.state = stateEnded
-	st.log.Info("hls: session ended", "segments", len(st.entries), "duration", st.total,
-		"substitutions", st.substitutions)
 	return nil
 }
 
