@@ -23,18 +23,23 @@ type StreamInfo struct {
 	// Publisher is the address its POST came from. Only the operator's
 	// view (Config.AdminToken) fills them, as it does Transport's
 	// remote_address.
-	Session    string            `json:"session,omitempty"`
-	State      string            `json:"state"`
-	Publisher  string            `json:"publisher,omitempty"`
-	StartedAt  time.Time         `json:"started_at"`
-	EndedAt    *time.Time        `json:"ended_at,omitempty"`
-	Video      *TrackInfo        `json:"video,omitempty"`
-	Audio      *TrackInfo        `json:"audio,omitempty"`
-	Bitrate    int               `json:"bitrate_bps"`
-	Segments   uint64            `json:"segments"`
-	Published  uint64            `json:"segments_published"`
-	Failures   uint64            `json:"transcode_failures"`
-	SourceOnly uint64            `json:"segments_source_only"`
+	Session    string     `json:"session,omitempty"`
+	State      string     `json:"state"`
+	Publisher  string     `json:"publisher,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	Video      *TrackInfo `json:"video,omitempty"`
+	Audio      *TrackInfo `json:"audio,omitempty"`
+	Bitrate    int        `json:"bitrate_bps"`
+	Segments   uint64     `json:"segments"`
+	Published  uint64     `json:"segments_published"`
+	Failures   uint64     `json:"transcode_failures"`
+	SourceOnly uint64     `json:"segments_source_only"`
+	// Failed counts segments cut but not published (the store could not
+	// write them, say); Storage is "failing" while the last one could not
+	// be stored, else "ok".
+	Failed     uint64            `json:"segments_failed"`
+	Storage    string            `json:"storage"`
 	Renditions []RenditionInfo   `json:"renditions"`
 	Transport  whip.SessionStats `json:"transport"`
 	LastError  string            `json:"last_error"`
@@ -87,7 +92,8 @@ func (st *Stream) Info() StreamInfo {
 		Name: st.pub.Stream, Session: st.pub.Session, State: st.state, Publisher: st.pub.RemoteAddr,
 		StartedAt: st.stats.startedAt, Bitrate: int(st.bitrateNow()),
 		Segments: st.stats.segments, Published: st.stats.published,
-		Failures: st.stats.transcodeFailures, SourceOnly: st.stats.sourceOnly,
+		Failures: st.stats.transcodeFailures, SourceOnly: st.stats.sourceOnly, Failed: st.stats.failed,
+		Storage:   storageText(st.storageFailing),
 		LastError: st.lastError, Renditions: []RenditionInfo{},
 		Playback:  Playback{HLS: "/hls/" + st.pub.Stream + "/index.m3u8", Watch: "/watch/" + st.pub.Stream},
 		Recovered: st.recovered,
@@ -125,6 +131,13 @@ func (st *Stream) Info() StreamInfo {
 	}
 	in.Turnaround = st.stats.turnaround.summary()
 	return in
+}
+
+func storageText(failing bool) string {
+	if failing {
+		return "failing"
+	}
+	return "ok"
 }
 
 // public is in as anyone may see it: no capability, no publisher address.

@@ -162,6 +162,16 @@ func (b *Broadcaster) firstSeq(name string) uint64 {
 	return next
 }
 
+// Accepting says why the node takes no new stream now (nil: it does): a
+// store that cannot write would keep nothing of it (507).
+func (b *Broadcaster) Accepting() error {
+	if err := b.cfg.Store.Writable(); err != nil {
+		return fmt.Errorf("the node cannot store streams now (%w); try again once its operator has freed space: %w",
+			err, httpx.ErrInsufficientStorage)
+	}
+	return nil
+}
+
 // Stream returns the state of the named stream, as an operator sees it.
 func (b *Broadcaster) Stream(name string) (StreamInfo, error) {
 	st := b.lookup(name)

@@ -157,9 +157,7 @@ func (st *Stream) publishLoop() {
 			st.log.Info("final one-frame segment dropped", "seq", p.seg.Seq)
 			continue
 		}
-		if err := st.publish(p); err != nil {
-			st.setError(fmt.Errorf("publish segment %d: %w", p.seg.Seq, err))
-		}
+		st.noteOutcome(p, st.publish(p))
 	}
 	st.mu.Lock()
 	h := st.hls
@@ -175,6 +173,21 @@ func (st *Stream) publishLoop() {
 		}
 	}
 	st.log.Info("stream ended", "segments", st.stats.published)
+}
+
+// noteOutcome counts a segment's fate: one playback could not store is a
+// failed segment, and the stream's storage is failing until one is
+// stored again.
+func (st *Stream) noteOutcome(p *pending, err error) {
+	st.mu.Lock()
+	st.storageFailing = errors.Is(err, hls.ErrStorage)
+	if err != nil {
+		st.stats.failed++
+	}
+	st.mu.Unlock()
+	if err != nil {
+		st.setError(fmt.Errorf("publish segment %d: %w", p.seg.Seq, err))
+	}
 }
 
 func (st *Stream) publish(p *pending) error {

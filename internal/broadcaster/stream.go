@@ -64,6 +64,8 @@ type Stream struct {
 	// so that its record need not hold the session (and its
 	// PeerConnection) for as long as the name is listed.
 	transport whip.SessionStats
+	// storageFailing says the last segment could not be stored.
+	storageFailing bool
 	// recovered says the record was rebuilt from a session stored by an
 	// earlier run of the node (see recovered.go).
 	recovered bool
@@ -79,6 +81,7 @@ type counters struct {
 	published         uint64
 	transcodeFailures uint64
 	sourceOnly        uint64
+	failed            uint64 // segments playback did not publish
 	skipped           uint64
 	firstKeyframe     time.Time
 	firstPublished    time.Time

@@ -32,6 +32,7 @@ var (
 	ErrUnprocessable        = errors.New("unprocessable")
 	ErrPreconditionRequired = errors.New("precondition required")
 	ErrUnavailable          = errors.New("service unavailable")
+	ErrInsufficientStorage  = errors.New("insufficient storage")
 	ErrGatewayTimeout       = errors.New("timed out")
 	ErrBadGateway           = errors.New("bad upstream result")
 )
@@ -56,6 +57,7 @@ var statusOf = []struct {
 	{ErrUnprocessable, http.StatusUnprocessableEntity},
 	{ErrPreconditionRequired, http.StatusPreconditionRequired},
 	{ErrUnavailable, http.StatusServiceUnavailable},
+	{ErrInsufficientStorage, http.StatusInsufficientStorage},
 	{ErrBadGateway, http.StatusBadGateway},
 	{ErrGatewayTimeout, http.StatusGatewayTimeout},
 }

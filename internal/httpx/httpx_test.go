@@ -20,6 +20,7 @@ func TestStatusOf(t *testing.T) {
 		{fmt.Errorf("stream live: %w", ErrConflict), 409},
 		{fmt.Errorf("a: %w", fmt.Errorf("b: %w", ErrUnprocessable)), 422},
 		{WithRetryAfter(fmt.Errorf("full: %w", ErrUnavailable), time.Second), 503},
+		{fmt.Errorf("disk full: %w", ErrInsufficientStorage), 507},
 		{errors.Join(errors.New("x"), ErrForbidden), 403},
 		{&http.MaxBytesError{Limit: 1}, 413},
 		{fmt.Errorf("reading body: %w", errors.Join(ErrBadRequest, fmt.Errorf("%w: slow", ErrRequestTimeout))), 408},

@@ -88,6 +88,12 @@ func (s *Server) admit(r *http.Request) (string, Commit, error) {
 	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
 		return "", nil, err
 	}
+	if s.cfg.Accepting != nil {
+		if err := s.cfg.Accepting(); err != nil {
+			s.log.Warn("publisher refused: the node takes no new stream", "stream", stream, "reason", err)
+			return "", nil, err
+		}
+	}
 	if s.cfg.Admitter == nil {
 		return stream, func(context.Context, string) (fmt.Stringer, error) { return nil, nil }, nil
 	}

@@ -122,7 +122,12 @@ type Config struct {
 	Starter Starter
 	Token   string // when set, every request must carry "Authorization: Bearer <Token>"
 	// Admitter, when set, admits each new session (after Token).
-	Admitter   Admitter
+	Admitter Admitter
+	// Accepting, when set, says why the node takes no new stream now (nil:
+	// it does), before any admission: a store that cannot write answers
+	// 507, so a publisher is told at once instead of streaming into
+	// nothing.
+	Accepting  func() error
 	MaxStreams int // 0 means no limit
 	// GatherTimeout caps how long POST waits for ICE gathering (default
 	// DefaultGatherTimeout).

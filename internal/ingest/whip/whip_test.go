@@ -3,6 +3,7 @@ package whip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,11 @@ func (f *fakeSink) Close(err error) { f.closed <- err }
 type starterFunc func(ctx context.Context, p Publish) (Sink, error)
 
 func (f starterFunc) StartStream(ctx context.Context, p Publish) (Sink, error) { return f(ctx, p) }
+
+// admitterFunc adapts a function to Admitter.
+type admitterFunc func(r *http.Request, stream string) (Commit, error)
+
+func (f admitterFunc) Admit(r *http.Request, stream string) (Commit, error) { return f(r, stream) }
 
 type harness struct {
 	srv   *Server
@@ -258,6 +264,23 @@ func TestMaxStreams(t *testing.T) {
 	}
 	if got, want := body(t, r), "503 service unavailable: node is at its stream limit: 1 of 1\n"; got != want {
 		t.Errorf("over the limit: %q, want %q", got, want)
+	}
+}
+
+// TestNodeNotAcceptingRefusesBeforeAdmission: while the node cannot keep
+// a stream (its store cannot write), a POST is refused with the reason
+// before anything is admitted or reserved.
+func TestNodeNotAcceptingRefusesBeforeAdmission(t *testing.T) {
+	admitted := false
+	full := fmt.Errorf("the store cannot write: no space left on device: %w", httpx.ErrInsufficientStorage)
+	h := newHarness(t, Config{Accepting: func() error { return full },
+		Admitter: admitterFunc(func(*http.Request, string) (Commit, error) { admitted = true; return nil, nil })})
+	r := do(t, "POST", h.http.URL+"/whip/cam", "application/sdp", offer(t, webrtc.MimeTypeH264, 1, 1), nil)
+	if r.StatusCode != http.StatusInsufficientStorage || !strings.Contains(body(t, r), "no space left") {
+		t.Fatalf("status %d, want 507 with the reason", r.StatusCode)
+	}
+	if admitted || h.srv.Live() != 0 {
+		t.Errorf("refused POST was admitted (%v) or registered (%d live)", admitted, h.srv.Live())
 	}
 }
 

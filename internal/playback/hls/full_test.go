@@ -6,30 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// smallDisk mounts a tmpfs of size bytes, a disk that fills up for real,
-// and unmounts it when the test ends. Mounting needs root (CI and make
-// test run as root); elsewhere the test is skipped, saying why.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
+	"github.com/castnet/castnet/internal/testfs"
+)
 
 // TestFullDiskIsLoudAndEndingCatchesUp: on a disk that fills, a segment
 // that cannot be stored fails as ErrStorage and leaves no partial file,
 // the store says it cannot write, and an ending that failed is written
 // (EXT-X-ENDLIST, manifest) once space returns, without anyone asking.
 func TestFullDiskIsLoudAndEndingCatchesUp(t *testing.T) {
-	disk := smallDisk(t, "2m")
+	disk := testfs.SmallDisk(t, "2m")
 	filler := filepath.Join(disk, "filler")
 	if err := os.WriteFile(filler, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -51,7 +39,7 @@ func TestFullDiskIsLoudAndEndingCatchesUp(t *testing.T) {
 		t.Errorf("the segment that failed left its file: %v", err)
 	}
 	noTempFiles(t, disk)
-	exhaust(t, filepath.Join(disk, "rest"))
+	testfs.Exhaust(t, filepath.Join(disk, "rest"))
 	if err := st.End(); !errors.Is(err, ErrStorage) {
 		t.Fatalf("End on a full disk = %v, want ErrStorage", err)
 	}
@@ -85,22 +73,6 @@ func fillUp(t *testing.T, st *Stream) uint64 {
 	}
 	t.Fatal("a 2 MiB disk never filled")
 	return 0
-}
-
-// exhaust fills what space is left with one file.
-func exhaust(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			return
-		}
-	}
 }
 
 func noTempFiles(t *testing.T, dir string) {
