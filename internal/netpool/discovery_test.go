@@ -217,22 +217,23 @@ func origins(p *Pool) map[string]string {
 }
 
 func TestWebhookDiscoversOrchestrators(t *testing.T) {
+	const refresh = 50 * time.Millisecond
+	c := newFake()
+	log, logs := newLog()
 	s, x, y := startNode(t, "ok"), startNode(t, "ok"), startNode(t, "ok")
 	hook := startWebhook(t, list(x))
-	p := newPool(t, Config{URLs: urls(s), Webhook: hook.URL, WebhookRefresh: 50 * time.Millisecond})
+	p := newPool(t, Config{URLs: urls(s), Webhook: hook.URL, WebhookRefresh: refresh, Clock: c, Logger: log})
 	if got := origins(p); len(got) != 2 || got[s.URL] != "static" || got[x.URL] != "webhook" {
 		t.Fatalf("after the first read: %v", got)
 	}
 
 	// The next refresh adds y and probes it at once.
 	hook.body.Store(`[{"address":"` + y.URL + `/"},{"address":"ftp://nope"},{"address":"` + x.URL + `"}]`)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if got := origins(p); got[y.URL] == "webhook" && state(t, p, y.URL).ProbedAt != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("y not added and probed: %+v", p.Snapshot())
-		}
+	waitDue(t, c, refresh)
+	c.Advance(refresh)
+	logs.waitFor(t, "orchestrator probed", "orchestrator="+y.URL)
+	if got := origins(p); got[y.URL] != "webhook" || state(t, p, y.URL).ProbedAt == nil {
+		t.Fatalf("y not added and probed: %+v", p.Snapshot())
 	}
 	if got := origins(p); len(got) != 3 {
 		t.Fatalf("after adding y: %v", got)

@@ -85,6 +85,15 @@
 // Per-stream state is forgotten StreamTTL (10 minutes) after the stream's
 // last segment.
 //
+// # Time
+//
+// Every time above — suspensions, busy rounds, StreamTTL, latencies, the
+// attempt deadlines, the probe and webhook periods, probe times — is read
+// from Config.Clock, the wall clock when nil, so that tests move it by hand
+// (internal/clock's Fake) instead of sleeping. Only ProbeTimeout and the
+// webhook's timeout, which bound real HTTP requests, always run on the wall
+// clock.
+//
 // # Use
 //
 // New starts discovery in the background; Close stops it and must be

@@ -51,6 +51,9 @@ func TestBadOrchestratorFailsOverAndIsSuspendedForTheStream(t *testing.T) {
 	}
 }
 
+// TestHungOrchestratorIsAbandonedAtAttemptTimeout runs first on the wall
+// clock (Config.Clock nil), to show the real clock drives the deadline,
+// then on the fake one.
 func TestHungOrchestratorIsAbandonedAtAttemptTimeout(t *testing.T) {
 	const timeout = 400 * time.Millisecond
 	h, g := startNode(t, "hang"), startNode(t, "ok")
@@ -65,13 +68,17 @@ func TestHungOrchestratorIsAbandonedAtAttemptTimeout(t *testing.T) {
 	}
 
 	t.Run("alone it times out with ErrTimeout", func(t *testing.T) {
-		p := newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout, LastResortTimeout: timeout})
-		start := time.Now()
-		_, err := p.Transcode(context.Background(), segJob("b", 1))
+		c := newFake()
+		p := newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout, LastResortTimeout: timeout, Clock: c})
+		start := c.Now()
+		done := transcodeAsync(p, "b", 1)
+		waitDue(t, c, timeout)
+		c.Advance(timeout)
+		err := result(t, done)
 		if !errors.Is(err, ErrAllFailed) || !errors.Is(err, ErrTimeout) {
 			t.Fatalf("err %v, want ErrAllFailed and ErrTimeout", err)
 		}
-		if d := time.Since(start); d > timeout+time.Second {
+		if d := c.Now().Sub(start); d != timeout {
 			t.Errorf("took %v", d)
 		}
 	})
@@ -83,9 +90,11 @@ func TestHungOrchestratorIsAbandonedAtAttemptTimeout(t *testing.T) {
 // LastResortTimeout.
 func TestLastResortGetsLonger(t *testing.T) {
 	const timeout = 300 * time.Millisecond
+	c := newFake()
 	slow := startNode(t, "ok")
+	slow.useClock(c)
 	slow.setDelay(2 * timeout)
-	p := newPool(t, Config{URLs: urls(slow), AttemptTimeout: timeout})
+	p := newPool(t, Config{URLs: urls(slow), AttemptTimeout: timeout, Clock: c})
 	if _, err := p.Transcode(context.Background(), segJob("a", 1)); err != nil {
 		t.Fatalf("a lone slow node within LastResortTimeout: %v", err)
 	}
@@ -209,9 +218,7 @@ func TestCloseEndsSegmentsInFlightAndLaterCalls(t *testing.T) {
 		_, err := p.Transcode(context.Background(), segJob("a", 1))
 		done <- err
 	}()
-	for h.count() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.waitCalls(t, 1)
 	p.Close()
 	select {
 	case err := <-done:
@@ -275,6 +282,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // while a node that hangs after the end is still abandoned in time.
 func TestDeadlineRunsFromTheSegmentsEnd(t *testing.T) {
 	const timeout, cut = 300 * time.Millisecond, 800 * time.Millisecond
+	c := newFake()
+	// slowJob's publisher sends half the segment, takes cut (on c) for the
+	// rest, then ends it.
 	slowJob := func(stream string) transcode.Job {
 		j := segJob(stream, 1)
 		data, _ := io.ReadAll(j.Input)
@@ -282,7 +292,7 @@ func TestDeadlineRunsFromTheSegmentsEnd(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			_, _ = pw.Write(data[:len(data)/2])
-			time.Sleep(cut)
+			c.Advance(cut)
 			_, _ = pw.Write(data[len(data)/2:])
 			close(done)
 			_ = pw.Close()
@@ -291,15 +301,23 @@ func TestDeadlineRunsFromTheSegmentsEnd(t *testing.T) {
 		return j
 	}
 	g := startNode(t, "ok")
-	p := newPool(t, Config{URLs: urls(g), AttemptTimeout: timeout})
+	p := newPool(t, Config{URLs: urls(g), AttemptTimeout: timeout, Clock: c})
 	if _, err := p.Transcode(context.Background(), slowJob("slow")); err != nil {
 		t.Fatalf("a segment cut after the attempt timeout failed: %v", err)
 	}
 	h := startNode(t, "hang")
-	p = newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout, LastResortTimeout: timeout})
-	start := time.Now()
-	_, err := p.Transcode(context.Background(), slowJob("hung"))
-	if d := time.Since(start); !errors.Is(err, ErrTimeout) || d < cut+timeout || d > cut+timeout+time.Second {
+	p = newPool(t, Config{URLs: urls(h), AttemptTimeout: timeout, LastResortTimeout: timeout, Clock: c})
+	start := c.Now()
+	done := make(chan error, 1)
+	go func() { _, err := p.Transcode(context.Background(), slowJob("hung")); done <- err }()
+	waitDue(t, c, timeout) // armed at the segment's end
+	c.Advance(timeout - 1)
+	if !slices.Contains(c.Pending(), 1) {
+		t.Fatalf("the deadline is gone before its time: pending %v", c.Pending())
+	}
+	c.Advance(1)
+	err := result(t, done)
+	if d := c.Now().Sub(start); !errors.Is(err, ErrTimeout) || d != cut+timeout {
 		t.Fatalf("hung node: %v after %v, want ErrTimeout after %v", err, d, cut+timeout)
 	}
 }
@@ -308,26 +326,27 @@ func TestDeadlineRunsFromTheSegmentsEnd(t *testing.T) {
 // not faulty. When every one is full the segment waits for a slot instead
 // of being published as source only, and the stream is not moved away.
 func TestBusyOrchestratorIsWaitedForNotSuspended(t *testing.T) {
+	c := newFake()
 	mux := http.NewServeMux()
-	n := &fakeNode{}
+	n := &fakeNode{gate: make(chan struct{})} // holds the first segment, and its only slot
 	n.mode.Store("ok")
 	n.info.Store(goodInfo)
-	n.setDelay(700 * time.Millisecond)
 	mux.Handle(remote.Path, remote.NewHandler(remote.HandlerConfig{Transcoder: transcoderFunc(n.transcode), Capacity: 1}))
 	mux.HandleFunc("GET /api/info", n.serveInfo)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	p := newPool(t, Config{URLs: []string{srv.URL}})
-	first := make(chan error, 1)
-	go func() { _, err := p.Transcode(context.Background(), segJob("a", 1)); first <- err }()
-	for n.count() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if _, err := p.Transcode(context.Background(), segJob("a", 2)); err != nil {
-		t.Fatalf("the second segment should have waited for the slot: %v", err)
-	}
-	if err := <-first; err != nil {
+	p := newPool(t, Config{URLs: []string{srv.URL}, Clock: c})
+	first := transcodeAsync(p, "a", 1)
+	n.waitCalls(t, 1)
+	second := transcodeAsync(p, "a", 2)
+	waitDue(t, c, busyWait) // answered 503: the segment waits a round
+	close(n.gate)
+	if err := result(t, first); err != nil {
 		t.Fatal(err)
+	}
+	c.Advance(busyWait)
+	if err := result(t, second); err != nil {
+		t.Fatalf("the second segment should have waited for the slot: %v", err)
 	}
 	for _, s := range p.Snapshot() {
 		if s.SegmentsFailed != 0 || len(s.SuspendedFor) != 0 {
@@ -341,19 +360,24 @@ func TestBusyOrchestratorIsWaitedForNotSuspended(t *testing.T) {
 // moved at once instead of each waiting out its own deadline.
 func TestFailureMovesTheStreamsOtherSegmentsAtOnce(t *testing.T) {
 	const timeout, gap = time.Second, 600 * time.Millisecond
+	c := newFake()
 	h, g := startNode(t, "hang"), startNode(t, "ok")
-	p := newPool(t, Config{URLs: urls(h, g), AttemptTimeout: timeout})
-	start := time.Now()
-	first := make(chan error, 1)
-	go func() { _, err := p.Transcode(context.Background(), segJob("a", 1)); first <- err }()
-	time.Sleep(gap)
-	if _, err := p.Transcode(context.Background(), segJob("a", 2)); err != nil {
+	p := newPool(t, Config{URLs: urls(h, g), AttemptTimeout: timeout, Clock: c})
+	start := c.Now()
+	first := transcodeAsync(p, "a", 1)
+	waitDue(t, c, timeout)
+	c.Advance(gap)
+	second := transcodeAsync(p, "a", 2)
+	waitDue(t, c, timeout)
+	h.waitCalls(t, 2)
+	c.Advance(timeout - gap) // the first's deadline, not the second's
+	if err := result(t, second); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > timeout+gap-150*time.Millisecond {
+	if d := c.Now().Sub(start); d >= timeout+gap {
 		t.Errorf("the second segment waited out its own deadline: done %v after the first began", d)
 	}
-	if err := <-first; err != nil {
+	if err := result(t, first); err != nil {
 		t.Fatal(err)
 	}
 	if h.count() != 2 || g.count() != 2 {

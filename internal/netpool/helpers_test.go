@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/castnet/castnet/internal/clock"
 	"github.com/castnet/castnet/internal/mpegts"
 	"github.com/castnet/castnet/internal/mpegts/mpegtstest"
 	"github.com/castnet/castnet/internal/transcode"
@@ -82,10 +84,17 @@ func (f transcoderFunc) Transcode(ctx context.Context, job transcode.Job) ([]tra
 type fakeNode struct {
 	URL    string
 	calls  atomic.Int32 // segments received
+	called notifier     // at every segment received
 	probes atomic.Int32
 	mode   atomic.Value // string
 	info   atomic.Value // string; "" answers 500, "hang" never answers
 	delay  atomic.Int64 // added to every answer
+	// clock, when set, is the pool's fake clock: the delay advances it
+	// instead of passing on the wall clock.
+	clock atomic.Pointer[clock.Fake]
+	// gate, when set before the node starts, holds every answer until it
+	// is closed.
+	gate chan struct{}
 }
 
 // startNode starts a fakeNode in mode with goodInfo.
@@ -107,6 +116,13 @@ func (n *fakeNode) setMode(m string)         { n.mode.Store(m) }
 func (n *fakeNode) setInfo(s string)         { n.info.Store(s) }
 func (n *fakeNode) count() int               { return int(n.calls.Load()) }
 func (n *fakeNode) setDelay(d time.Duration) { n.delay.Store(int64(d)) }
+func (n *fakeNode) useClock(c *clock.Fake)   { n.clock.Store(c) }
+
+// waitCalls waits until the node has received k segments.
+func (n *fakeNode) waitCalls(t *testing.T, k int) {
+	t.Helper()
+	n.called.waitUntil(t, func() bool { return n.count() >= k }, "segments received")
+}
 
 func (n *fakeNode) serveInfo(w http.ResponseWriter, r *http.Request) {
 	n.probes.Add(1)
@@ -123,14 +139,13 @@ func (n *fakeNode) serveInfo(w http.ResponseWriter, r *http.Request) {
 
 func (n *fakeNode) transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
 	n.calls.Add(1)
+	n.called.notify()
 	in, err := io.ReadAll(job.Input)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-time.After(time.Duration(n.delay.Load())):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := n.wait(ctx); err != nil {
+		return nil, err
 	}
 	mode := n.mode.Load().(string)
 	if mode == "hang" {
@@ -156,6 +171,29 @@ func (n *fakeNode) transcode(ctx context.Context, job transcode.Job) ([]transcod
 		out = append(out, transcode.Rendition{Profile: p, Width: w, Height: h, Data: data})
 	}
 	return out, nil
+}
+
+// wait holds an answer for the node's gate and its delay: on the wall
+// clock, or at once on the fake one, which it advances by the delay.
+func (n *fakeNode) wait(ctx context.Context) error {
+	if n.gate != nil {
+		select {
+		case <-n.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d := time.Duration(n.delay.Load())
+	if c := n.clock.Load(); c != nil {
+		c.Advance(d)
+		return nil
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // goodRendition is what an honest node makes of the test segment in for
@@ -284,14 +322,22 @@ func state(t *testing.T, p *Pool, u string) NodeState {
 
 // logBuf collects a logger's lines for tests to count.
 type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote notifier
 }
 
 func (l *logBuf) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.wrote.notify()
 	return l.b.Write(p)
+}
+
+// waitFor waits until a line contains every one of subs.
+func (l *logBuf) waitFor(t *testing.T, subs ...string) {
+	t.Helper()
+	l.wrote.waitUntil(t, func() bool { return l.count(subs...) > 0 }, fmt.Sprintf("a log line with %q", subs))
 }
 
 func (l *logBuf) String() string {
@@ -318,4 +364,83 @@ func (l *logBuf) count(subs ...string) int {
 func newLog() (*slog.Logger, *logBuf) {
 	lb := &logBuf{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+}
+
+// notifier lets a test wait for a condition that other goroutines change,
+// without polling: they notify after each change.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{} // closed at the next notify
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+}
+
+func (n *notifier) next() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+// waitUntil waits until cond holds, checking it at every notify, for at
+// most 10 s: a bound for a broken test, not a timing.
+func (n *notifier) waitUntil(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	limit := time.After(10 * time.Second)
+	for {
+		ch := n.next()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-limit:
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
+
+// newFake returns a fake clock for a pool's Config.Clock.
+func newFake() *clock.Fake { return clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
+
+// waitDue waits until the pool has armed a timer due d from c's now.
+func waitDue(t *testing.T, c *clock.Fake, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.BlockUntilDue(ctx, d); err != nil {
+		t.Fatalf("no timer due in %v (pending %v): %v", d, c.Pending(), err)
+	}
+}
+
+// transcodeAsync sends segment seq of stream in the background; the
+// channel gets its error.
+func transcodeAsync(p *Pool, stream string, seq uint64) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Transcode(context.Background(), segJob(stream, seq))
+		done <- err
+	}()
+	return done
+}
+
+// result waits for a transcodeAsync's error, for at most 10 s.
+func result(t *testing.T, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the segment did not end in 10 s")
+		return nil
+	}
 }

@@ -153,7 +153,7 @@ func (p *Pool) probe(ctx context.Context, n *node) {
 	if ctx.Err() != nil {
 		return // closing: the failure is ours, not the node's
 	}
-	p.applyProbe(n, info, err, time.Now())
+	p.applyProbe(n, info, err, p.clock.Now())
 }
 
 // applyProbe records a probe's result and logs changes of health and of

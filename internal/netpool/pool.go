@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/castnet/castnet/internal/clock"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
 )
@@ -100,6 +101,14 @@ type Config struct {
 	// pays, signs segments and checks receipts (internal/trust).
 	Sealer func(url string) remote.Sealer
 	Logger *slog.Logger
+	// Clock drives the pool's policy times (nil: the wall clock): the
+	// Suspend windows, the waits between busy rounds, StreamTTL, the
+	// latencies that score nodes, probe times and what Snapshot reports,
+	// the Refresh and WebhookRefresh periods, and the attempt deadlines
+	// (AttemptTimeout, LastResortTimeout) counted from a segment's end.
+	// ProbeTimeout and the webhook's own timeout bound real HTTP requests
+	// and stay on the wall clock.
+	Clock clock.Clock
 }
 
 func (c *Config) setDefaults() error {
@@ -128,6 +137,7 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Clock = clock.Or(c.Clock)
 	return nil
 }
 
@@ -143,6 +153,7 @@ func setDefault(d *time.Duration, def time.Duration) {
 type Pool struct {
 	cfg       Config
 	log       *slog.Logger
+	clock     clock.Clock
 	transport *http.Transport
 	http      *http.Client
 
@@ -181,7 +192,7 @@ func New(cfg Config) (*Pool, error) {
 	// connections rather than redial each time.
 	tr.MaxIdleConnsPerHost = 16
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{cfg: cfg, log: cfg.Logger, transport: tr, http: &http.Client{Transport: tr},
+	p := &Pool{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, transport: tr, http: &http.Client{Transport: tr},
 		ctx: ctx, cancel: cancel, firstProbe: make(chan struct{}),
 		byURL: map[string]*node{}, streams: map[string]*streamState{}}
 	for _, raw := range cfg.URLs {
@@ -233,19 +244,19 @@ func (p *Pool) run() {
 	}
 	p.probeAll(p.ctx, p.nodeList())
 	close(p.firstProbe)
-	probe := time.NewTicker(p.cfg.Refresh)
+	probe := p.clock.NewTicker(p.cfg.Refresh)
 	defer probe.Stop()
 	var hookC <-chan time.Time
 	if p.cfg.Webhook != "" {
-		hook := time.NewTicker(p.cfg.WebhookRefresh)
+		hook := p.clock.NewTicker(p.cfg.WebhookRefresh)
 		defer hook.Stop()
-		hookC = hook.C
+		hookC = hook.C()
 	}
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
-		case <-probe.C:
+		case <-probe.C():
 			p.probeAll(p.ctx, p.nodeList())
 		case <-hookC:
 			p.probeAll(p.ctx, p.refreshWebhook(p.ctx))

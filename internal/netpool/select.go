@@ -211,7 +211,7 @@ func (p *Pool) suspendedFor(stream string, n *node) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.streams[stream]
-	return st != nil && st.isSuspended(n.url, time.Now())
+	return st != nil && st.isSuspended(n.url, p.clock.Now())
 }
 
 // track registers an attempt of job's stream at n until the returned func
@@ -219,7 +219,7 @@ func (p *Pool) suspendedFor(stream string, n *node) bool {
 func (p *Pool) track(job transcode.Job, n *node, last bool, cancel context.CancelCauseFunc) func() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := p.stream(job.Stream, time.Now())
+	st := p.stream(job.Stream, p.clock.Now())
 	r := &running{url: n.url, cancel: cancel, last: last}
 	st.running[r] = struct{}{}
 	return func() {

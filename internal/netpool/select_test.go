@@ -59,9 +59,11 @@ func TestNodeScore(t *testing.T) {
 }
 
 func TestStreamSticksToItsOrchestratorWhileItPerforms(t *testing.T) {
+	c := newFake()
 	x, y := startNode(t, "ok"), startNode(t, "ok")
+	x.useClock(c)
 	x.setDelay(40 * time.Millisecond) // a fifth of a segment: performs, but slower than y
-	p := newPool(t, Config{URLs: urls(x, y), SegmentDuration: 200 * time.Millisecond})
+	p := newPool(t, Config{URLs: urls(x, y), SegmentDuration: 200 * time.Millisecond, Clock: c})
 	for seq := range uint64(4) {
 		mustTranscode(t, p, "a", seq)
 	}
@@ -97,9 +99,10 @@ func TestStreamSticksToItsOrchestratorWhileItPerforms(t *testing.T) {
 
 func TestSuspensionIsPerStream(t *testing.T) {
 	const suspend = time.Second
+	c := newFake()
 	log, logs := newLog()
 	x, y, z := startNode(t, "ok"), startNode(t, "ok"), startNode(t, "ok")
-	p := newPool(t, Config{URLs: urls(x, y, z), Suspend: suspend, Logger: log})
+	p := newPool(t, Config{URLs: urls(x, y, z), Suspend: suspend, Logger: log, Clock: c})
 	mustTranscode(t, p, "a", 1)
 	mustTranscode(t, p, "b", 1)
 	if x.count() != 2 {
@@ -108,7 +111,7 @@ func TestSuspensionIsPerStream(t *testing.T) {
 
 	// x fails a's segment: a moves to y, b keeps x.
 	x.setMode("fail")
-	suspendedX := time.Now()
+	suspendedX := c.Now()
 	mustTranscode(t, p, "a", 2)
 	x.setMode("ok")
 	mustTranscode(t, p, "b", 2)
@@ -123,7 +126,7 @@ func TestSuspensionIsPerStream(t *testing.T) {
 	}
 
 	// While x is suspended for a, a failing on y goes to z, not back to x.
-	time.Sleep(400 * time.Millisecond)
+	c.Advance(400 * time.Millisecond)
 	y.setMode("fail")
 	mustTranscode(t, p, "a", 3)
 	if x.count() != 4 || z.count() != 1 {
@@ -131,7 +134,11 @@ func TestSuspensionIsPerStream(t *testing.T) {
 	}
 
 	// Once x's suspension is over (and y's is not), x is a's next choice.
-	time.Sleep(time.Until(suspendedX.Add(suspend + 200*time.Millisecond)))
+	c.Advance(suspendedX.Add(suspend - 1).Sub(c.Now()))
+	if s := state(t, p, x.URL); !slices.Equal(s.SuspendedFor, []string{"a"}) {
+		t.Fatalf("x suspended for %q just before %v, want a", s.SuspendedFor, suspend)
+	}
+	c.Advance(1)
 	if s := state(t, p, x.URL); len(s.SuspendedFor) != 0 {
 		t.Fatalf("x still suspended for %q after %v", s.SuspendedFor, suspend)
 	}
@@ -154,10 +161,12 @@ func TestSlowOrchestratorLosesTheStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			c := newFake()
 			log, logs := newLog()
 			slow, fast := startNode(t, "ok"), startNode(t, "ok")
+			slow.useClock(c)
 			slow.setDelay(tt.delay)
-			p := newPool(t, Config{URLs: urls(slow, fast), SegmentDuration: seg, Logger: log})
+			p := newPool(t, Config{URLs: urls(slow, fast), SegmentDuration: seg, Logger: log, Clock: c})
 			for seq := range uint64(3) {
 				mustTranscode(t, p, "a", seq)
 			}
@@ -177,10 +186,11 @@ func TestSlowOrchestratorLosesTheStream(t *testing.T) {
 }
 
 func TestIdleStreamsAreForgotten(t *testing.T) {
+	c := newFake()
 	x := startNode(t, "ok")
-	p := newPool(t, Config{URLs: urls(x), StreamTTL: 100 * time.Millisecond})
+	p := newPool(t, Config{URLs: urls(x), StreamTTL: 100 * time.Millisecond, Clock: c})
 	mustTranscode(t, p, "old", 1)
-	time.Sleep(150 * time.Millisecond)
+	c.Advance(150 * time.Millisecond)
 	mustTranscode(t, p, "new", 1)
 	if got := state(t, p, x.URL).Streams; !slices.Equal(got, []string{"new"}) {
 		t.Errorf("streams %q, want the old one forgotten", got)

@@ -42,7 +42,7 @@ type NodeState struct {
 // Snapshot returns the state of every known orchestrator in discovery
 // order.
 func (p *Pool) Snapshot() []NodeState {
-	now := time.Now()
+	now := p.clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]NodeState, 0, len(p.nodes))

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/castnet/castnet/internal/clock"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
 )
@@ -44,7 +45,7 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 	src := &sourceSpan{job: job}
 	tries, known := 0, 0 // attempts that failed on their merits; orchestrators eligible
 	for round := 0; round < busyRounds; round++ {
-		order, left := p.plan(job, time.Now())
+		order, left := p.plan(job, p.clock.Now())
 		if round == 0 {
 			fail.errs, known = append(fail.errs, left...), len(order)
 		}
@@ -70,7 +71,7 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 			last := i == len(order)-1
 			rends, lat, err := p.attempt(ctx, n, job, in, src, last)
 			if err == nil {
-				p.succeeded(job, n, lat, time.Now())
+				p.succeeded(job, n, lat, p.clock.Now())
 				return rends, nil
 			}
 			fail.errs = append(fail.errs, fmt.Errorf("%s: %w", n.url, err))
@@ -85,7 +86,7 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 				continue
 			}
 			tries++
-			p.failedSegment(job, n, time.Now())
+			p.failedSegment(job, n, p.clock.Now())
 			p.log.Warn("orchestrator failed a segment; suspended for this stream", "stream", job.Stream,
 				"seq", job.Seq, "orchestrator", n.url, "attempt", tries, "suspend", p.cfg.Suspend, "err", err)
 		}
@@ -137,10 +138,10 @@ func checkRenditions(job transcode.Job, rends []transcode.Rendition, src *source
 // sleep waits d unless ctx or the pool ends first; it reports whether it
 // waited it out.
 func (p *Pool) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	waited := make(chan struct{})
+	defer p.clock.AfterFunc(d, func() { close(waited) }).Stop()
 	select {
-	case <-t.C:
+	case <-waited:
 		return true
 	case <-ctx.Done():
 	case <-p.ctx.Done():
@@ -166,21 +167,21 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	if last {
 		limit = p.cfg.LastResortTimeout
 	}
-	defer startDeadline(job.InputDone, limit, func() { cancel(ErrTimeout) })()
+	defer startDeadline(p.clock, job.InputDone, limit, func() { cancel(ErrTimeout) })()
 	defer p.track(job, n, last, cancel)()
 	if c, ok := in.(io.Closer); ok {
 		defer c.Close() // the job owns its input (transcode.Job)
 	}
-	tr := &timedReader{r: in}
+	tr := &timedReader{r: in, clock: p.clock}
 	a := job
 	a.Input = tr
-	start := time.Now()
+	start := p.clock.Now()
 	// The output is checked before the sealer sees the answer: it bills
 	// and debits, so refused work is never paid for.
 	rends, err := n.client.TranscodeChecked(actx, a, func(_ transcode.Job, rends []transcode.Rendition) error {
 		return checkRenditions(job, rends, src)
 	})
-	answered := time.Now()
+	answered := p.clock.Now()
 	if err != nil {
 		if errors.Is(context.Cause(actx), ErrTimeout) && ctx.Err() == nil {
 			return nil, 0, fmt.Errorf("%w %v after the segment's end: %w", ErrTimeout, limit, err)
@@ -197,43 +198,54 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	return rends, answered.Sub(from), nil
 }
 
-// startDeadline calls fire d after done is closed (after now when done is
-// nil): an attempt's deadline runs from the end of its segment, since a
-// live segment streams for as long as the publisher takes to send it. The
-// returned stop cancels it and waits for its goroutine.
-func startDeadline(done <-chan struct{}, d time.Duration, fire func()) (stop func()) {
+// startDeadline calls fire d on c after done is closed (after now when
+// done is nil): an attempt's deadline runs from the end of its segment,
+// since a live segment streams for as long as the publisher takes to send
+// it. The returned stop cancels it and waits for its goroutine and for a
+// fire already begun.
+func startDeadline(c clock.Clock, done <-chan struct{}, d time.Duration, fire func()) (stop func()) {
+	if done == nil {
+		return arm(c, d, fire)
+	}
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
-		if done != nil {
-			select {
-			case <-done:
-			case <-quit:
-				return
-			}
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
 		select {
-		case <-t.C:
-			fire()
+		case <-done:
 		case <-quit:
+			return
 		}
+		disarm := arm(c, d, fire)
+		<-quit
+		disarm()
 	}()
 	return func() { close(quit); <-exited }
+}
+
+// arm calls fire d from now on c. The returned disarm stops it, or waits
+// for a fire already begun.
+func arm(c clock.Clock, d time.Duration, fire func()) (disarm func()) {
+	fired := make(chan struct{})
+	t := c.AfterFunc(d, func() { fire(); close(fired) })
+	return func() {
+		if !t.Stop() {
+			<-fired
+		}
+	}
 }
 
 // timedReader notes when its reader reached EOF, which ends a live
 // segment: the latency that judges an orchestrator starts there.
 type timedReader struct {
-	r   io.Reader
-	eof atomic.Int64 // Unix nanoseconds; 0 before EOF
+	r     io.Reader
+	clock clock.Clock
+	eof   atomic.Int64 // Unix nanoseconds; 0 before EOF
 }
 
 func (t *timedReader) Read(b []byte) (int, error) {
 	n, err := t.r.Read(b)
 	if err == io.EOF {
-		t.eof.CompareAndSwap(0, time.Now().UnixNano())
+		t.eof.CompareAndSwap(0, t.clock.Now().UnixNano())
 	}
 	return n, err
 }
@@ -247,7 +259,7 @@ func (t *timedReader) WriteTo(w io.Writer) (int64, error) {
 	}
 	n, err := wt.WriteTo(w)
 	if err == nil {
-		t.eof.CompareAndSwap(0, time.Now().UnixNano())
+		t.eof.CompareAndSwap(0, t.clock.Now().UnixNano())
 	}
 	return n, err
 }
