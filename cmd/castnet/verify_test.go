@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -63,7 +64,7 @@ func verifyFixture(t *testing.T) (dir string, b sign.Key) {
 	sum := remote.SegmentSum{Keccak: sign.Keccak(src), Size: int64(len(src))}
 	br := trust.NewBroadcaster(trust.BroadcasterConfig{Key: bk, Domain: d})
 	sealer := br.ForNode(info.URL)
-	segHdr, err := sealer.Segment(job, sum)
+	segHdr, err := sealer.Segment(context.Background(), job, sum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func verifyFixture(t *testing.T) (dir string, b sign.Key) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proof, err := sealer.Answer(job, sum, hdr, rends)
+	proof, err := sealer.Answer(context.Background(), job, sum, hdr, rends)
 	if err != nil {
 		t.Fatal(err)
 	}
