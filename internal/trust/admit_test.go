@@ -545,3 +545,26 @@ func TestPublishRequestSuggestsAPrice(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnerIsThePermitSigner: two permits (two nonces) of one signer have
+// the same owner, so the second may take over the first's dead session;
+// another signer, or no permit, is someone else.
+func TestOwnerIsThePermitSigner(t *testing.T) {
+	fx := newAdmitFixture(t)
+	b := fx.broadcaster(nil)
+	first := b.Owner(utWHIP(fx.bearer(t, fx.funded, utPermit(fx.bKey.Address, "cam", 1, 0))), "cam")
+	second := b.Owner(utWHIP(fx.bearer(t, fx.funded, utPermit(fx.bKey.Address, "cam", 2, 0))), "cam")
+	if first != fx.funded.Address.Hex() || second != first {
+		t.Errorf("owners %q and %q, want both %s", first, second, fx.funded.Address.Hex())
+	}
+	if other := b.Owner(utWHIP(fx.bearer(t, fx.allowed, utPermit(fx.bKey.Address, "cam", 1, 0))), "cam"); other == first {
+		t.Error("another signer has the same owner")
+	}
+	if anon := b.Owner(utWHIP(""), "cam"); anon != "" {
+		t.Errorf("anonymous owner %q, want none", anon)
+	}
+	forged := utPermit(fx.bKey.Address, "cam", 3, 0)
+	if other := b.Owner(utWHIP(fx.bearer(t, fx.funded, forged)), "elsewhere"); other != "" {
+		t.Errorf("a permit for another stream has owner %q", other)
+	}
+}

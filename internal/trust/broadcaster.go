@@ -161,6 +161,22 @@ func (b *Broadcaster) Admit(r *http.Request, stream string) (commitFunc, error) 
 	}, nil
 }
 
+// Owner names the publisher of an admitted WHIP request (whip.Admitter):
+// its permit's signer, "" for an anonymous one. A new session of the same
+// signer may take over its own dead session of the name.
+func (b *Broadcaster) Owner(r *http.Request, stream string) string {
+	token, _ := bearer(r.Header.Get("Authorization"))
+	if !strings.HasPrefix(token, sign.TokenPrefix) {
+		return ""
+	}
+	publisher, _, err := sign.CheckPermit(b.cfg.Domain, token, sign.PermitPolicy{
+		Broadcaster: b.cfg.Key.Address, Stream: stream, Now: b.cfg.Now()})
+	if err != nil {
+		return ""
+	}
+	return publisher.Hex()
+}
+
 // checkPermit checks a permit token for stream: signature, policy,
 // standing and price. It reads the ledger and changes nothing.
 func (b *Broadcaster) checkPermit(ctx context.Context, token, stream string) (*permitted, error) {

@@ -49,6 +49,9 @@ func (a *fakeAdmitter) Admit(r *http.Request, stream string) (Commit, error) {
 	}, nil
 }
 
+// Owner is the request's Test-Owner header: tests name the publisher.
+func (a *fakeAdmitter) Owner(r *http.Request, _ string) string { return r.Header.Get("Test-Owner") }
+
 func (a *fakeAdmitter) committed() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -171,5 +174,58 @@ func TestEndNamesTheSession(t *testing.T) {
 	}
 	if h.srv.Live() != 1 {
 		t.Errorf("%d sessions live, want the second", h.srv.Live())
+	}
+}
+
+// TestSameOwnerTakesOverADeadSession: a publisher that crashed and comes
+// back (same owner) takes over its own session once that has received
+// nothing for TakeoverIdle, without waiting out ICE consent; anyone else,
+// an anonymous POST, or a session still receiving media gets 409.
+func TestSameOwnerTakesOverADeadSession(t *testing.T) {
+	h, _, pubs := admitHarness(t, Config{})
+	good := offer(t, webrtc.MimeTypeH264, 1, 1)
+	alice := map[string]string{"Test-Owner": "alice"}
+	if resp := do(t, "POST", h.http.URL+"/whip/cam", "application/sdp", good, alice); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first session: %d %s", resp.StatusCode, body(t, resp))
+	}
+	first := <-pubs
+	post := func(hdr map[string]string) int {
+		return do(t, "POST", h.http.URL+"/whip/cam", "application/sdp", good, hdr).StatusCode
+	}
+	if got := post(alice); got != http.StatusConflict {
+		t.Errorf("same owner while the session is fresh: %d, want 409", got)
+	}
+	time.Sleep(TakeoverIdle)
+	h.srv.mu.Lock()
+	old := h.srv.byStream["cam"]
+	h.srv.mu.Unlock()
+	old.stats.lastPacket.Store(time.Now().UnixNano()) // media arrives
+	if got := post(alice); got != http.StatusConflict {
+		t.Errorf("same owner while media arrives: %d, want 409", got)
+	}
+	old.stats.lastPacket.Store(time.Now().Add(-TakeoverIdle).UnixNano()) // and stops
+	if got := post(map[string]string{"Test-Owner": "mallory"}); got != http.StatusConflict {
+		t.Errorf("another owner: %d, want 409", got)
+	}
+	if got := post(nil); got != http.StatusConflict {
+		t.Errorf("anonymous: %d, want 409", got)
+	}
+	if got := post(alice); got != http.StatusCreated {
+		t.Fatalf("same owner after the session went silent: %d, want 201", got)
+	}
+	second := <-pubs
+	if second.Session == first.Session {
+		t.Fatal("the takeover reused the session id")
+	}
+	select {
+	case <-old.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session taken over did not end")
+	}
+	if !errors.Is(old.closeErr, ErrTakenOver) {
+		t.Errorf("the old session ended with %v, want ErrTakenOver", old.closeErr)
+	}
+	if h.srv.Live() != 1 {
+		t.Errorf("%d sessions live, want the new one", h.srv.Live())
 	}
 }

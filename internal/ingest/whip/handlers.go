@@ -39,7 +39,7 @@ func (s *Server) Handler() http.Handler {
 // admission commits only once the stream name is reserved for the new
 // session, so a POST refused on the way changes nothing.
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
-	stream, commit, err := s.admit(r)
+	stream, commit, owner, err := s.admit(r)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	if why := s.cfg.RTC.Unreachable(r.RemoteAddr, offer); why != "" {
 		ss.log.Warn("publisher may not connect: "+why, "remote", r.RemoteAddr)
 	}
-	ss.auth = r.Header.Get("Authorization")
+	ss.auth, ss.owner = r.Header.Get("Authorization"), owner
 	if err := s.reserve(ss); err != nil {
 		return err
 	}
@@ -76,33 +76,56 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 }
 
 // admit checks a POST's token, stream name and content type, and asks the
-// Admitter (when there is one) for its decision, not yet committed.
-func (s *Server) admit(r *http.Request) (string, Commit, error) {
+// Admitter (when there is one) for its decision, not yet committed, and
+// who the publisher is.
+func (s *Server) admit(r *http.Request) (stream string, commit Commit, owner string, err error) {
+	if stream, err = s.check(r); err != nil {
+		return "", nil, "", err
+	}
+	if s.cfg.Admitter == nil {
+		return stream, func(context.Context, string) (fmt.Stringer, error) { return nil, nil }, s.tokenOwner(), nil
+	}
+	if commit, err = s.cfg.Admitter.Admit(r, stream); err != nil {
+		s.log.Info("publisher refused", "stream", stream, "remote", r.RemoteAddr, "reason", err)
+		return "", nil, "", err
+	}
+	owner = s.cfg.Admitter.Owner(r, stream)
+	if owner == "" {
+		owner = s.tokenOwner()
+	}
+	return stream, commit, owner, nil
+}
+
+// check is what every POST must pass before any admission: the node's
+// token, the stream name, the content type, and a node that takes streams.
+func (s *Server) check(r *http.Request) (string, error) {
 	if err := s.authorize(r); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	stream := r.PathValue("stream")
 	if !ValidStreamName(stream) {
-		return "", nil, ErrBadStreamName
+		return "", ErrBadStreamName
 	}
 	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if s.cfg.Accepting != nil {
 		if err := s.cfg.Accepting(); err != nil {
 			s.log.Warn("publisher refused: the node takes no new stream", "stream", stream, "reason", err)
-			return "", nil, err
+			return "", err
 		}
 	}
-	if s.cfg.Admitter == nil {
-		return stream, func(context.Context, string) (fmt.Stringer, error) { return nil, nil }, nil
+	return stream, nil
+}
+
+// tokenOwner is the owner of a POST that passed the node's token: the
+// token's holders, who may take over each other's dead sessions; nobody
+// in particular on a node without one.
+func (s *Server) tokenOwner() string {
+	if s.cfg.Token == "" {
+		return ""
 	}
-	commit, err := s.cfg.Admitter.Admit(r, stream)
-	if err != nil {
-		s.log.Info("publisher refused", "stream", stream, "remote", r.RemoteAddr, "reason", err)
-		return "", nil, err
-	}
-	return stream, commit, nil
+	return "publish token"
 }
 
 // writeAnswer answers a POST with the session's resource and SDP answer.

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -26,11 +27,14 @@ var (
 	ErrUnauthorized  = fmt.Errorf("missing or wrong bearer token: %w", httpx.ErrUnauthorized)
 	ErrBadStreamName = fmt.Errorf("stream names are 1-64 letters, digits, '-' or '_': %w", httpx.ErrBadRequest)
 	ErrStreamLive    = fmt.Errorf("stream is already live: %w", httpx.ErrConflict)
-	ErrFull          = fmt.Errorf("node is at its stream limit: %w", httpx.ErrUnavailable)
-	ErrNoSession     = fmt.Errorf("no such session: %w", httpx.ErrNotFound)
-	ErrNoIfMatch     = fmt.Errorf("ICE restart needs If-Match: %w", httpx.ErrPreconditionRequired)
-	ErrETagMismatch  = fmt.Errorf("If-Match does not match the session's ETag: %w", httpx.ErrPreconditionFailed)
-	ErrNotPOST       = fmt.Errorf("publish with POST: %w", httpx.ErrMethodNotAllowed)
+	// ErrTakenOver ends a session whose owner published the name again
+	// while its transport was dead.
+	ErrTakenOver    = errors.New("taken over by a new session of the same publisher")
+	ErrFull         = fmt.Errorf("node is at its stream limit: %w", httpx.ErrUnavailable)
+	ErrNoSession    = fmt.Errorf("no such session: %w", httpx.ErrNotFound)
+	ErrNoIfMatch    = fmt.Errorf("ICE restart needs If-Match: %w", httpx.ErrPreconditionRequired)
+	ErrETagMismatch = fmt.Errorf("If-Match does not match the session's ETag: %w", httpx.ErrPreconditionFailed)
+	ErrNotPOST      = fmt.Errorf("publish with POST: %w", httpx.ErrMethodNotAllowed)
 )
 
 // ValidStreamName reports whether name may be used as a stream name
@@ -103,6 +107,11 @@ type Starter interface {
 // Authorization header.
 type Admitter interface {
 	Admit(r *http.Request, stream string) (Commit, error)
+	// Owner names who publishes with an admitted request's credentials
+	// (a permit's signer), "" for nobody in particular: a new POST of the
+	// same owner may take over its own session whose transport is dead
+	// (see TakeoverIdle).
+	Owner(r *http.Request, stream string) string
 }
 
 // Commit makes an admission take effect for session, which holds the
@@ -154,6 +163,13 @@ const (
 	// publisher that has stopped sending (a track removed or a muted
 	// sender), not a slow one; it is also well past an ICE restart's gap.
 	DefaultMediaTimeout = 10 * time.Second
+	// TakeoverIdle is how long a session must have received nothing (no
+	// RTP since its offer) before a new POST of the same owner may take
+	// over its name at once, instead of waiting out ICE consent (5 s +
+	// 10 s) or MediaTimeout. Browsers send a packet every 70 ms or less
+	// while they publish, so a publisher silent this long has gone: it
+	// crashed, or its network changed and it reconnected.
+	TakeoverIdle = 2 * time.Second
 )
 
 // maxOfferBytes bounds an SDP body; real offers are a few kilobytes.
@@ -282,13 +298,18 @@ func equalFold(a, b string) bool {
 func (s *Server) reserve(ss *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	old := s.byStream[ss.stream]
 	switch {
 	case s.closed:
 		return httpx.WithRetryAfter(fmt.Errorf("node is shutting down: %w", httpx.ErrUnavailable), 5*time.Second)
-	case s.byStream[ss.stream] != nil:
+	case old != nil && !ss.mayTakeOver(old):
 		return ErrStreamLive
 	case s.cfg.MaxStreams > 0 && len(s.byID) >= s.cfg.MaxStreams:
 		return httpx.WithRetryAfter(fmt.Errorf("%w: %d of %d", ErrFull, len(s.byID), s.cfg.MaxStreams), 30*time.Second)
+	}
+	if old != nil {
+		ss.log.Info("taking over the name from a dead session of the same publisher", "old_session", old.id)
+		go old.close(ErrTakenOver) // it releases only its own byID entry now
 	}
 	s.byStream[ss.stream] = ss
 	s.byID[ss.id] = ss

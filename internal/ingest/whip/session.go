@@ -2,6 +2,7 @@ package whip
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,9 @@ type session struct {
 	// payer who its segments are billed to (Commit's).
 	auth  string
 	payer fmt.Stringer
+	// owner is who publishes with auth (Admitter.Owner), "" for nobody
+	// in particular.
+	owner string
 
 	pc   *webrtc.PeerConnection
 	sink Sink
@@ -90,6 +94,16 @@ func newSession(s *Server, stream, remote string, info OfferInfo) *session {
 	ss.stats.state.Store("new")
 	ss.stats.remoteAddr.Store("")
 	return ss
+}
+
+// mayTakeOver says whether ss may take the name from old: same owner,
+// and old has received nothing for TakeoverIdle.
+func (ss *session) mayTakeOver(old *session) bool {
+	if ss.owner == "" || subtle.ConstantTimeCompare([]byte(ss.owner), []byte(old.owner)) != 1 {
+		return false
+	}
+	last := max(old.stats.lastPacket.Load(), old.offered.UnixNano())
+	return time.Since(time.Unix(0, last)) >= TakeoverIdle
 }
 
 func newETag() string { return `"` + randomID() + `"` }

@@ -46,6 +46,8 @@ type admitterFunc func(r *http.Request, stream string) (Commit, error)
 
 func (f admitterFunc) Admit(r *http.Request, stream string) (Commit, error) { return f(r, stream) }
 
+func (f admitterFunc) Owner(*http.Request, string) string { return "" }
+
 type harness struct {
 	srv   *Server
 	http  *httptest.Server
