@@ -230,7 +230,8 @@ func (d *Dev) ownNetwork(cfg config.Dev, log *slog.Logger, base string, mux *htt
 	if err != nil {
 		return nil, err
 	}
-	seller, err := newSellerTrust(oKey, domain, cfg.Price, nil, d.Ledger, cfg.Segment, log.With("role", "orchestrator"))
+	seller, err := newSellerTrust(sellerConfig{key: oKey, domain: domain, price: cfg.Price, ledger: d.Ledger,
+		winners: cfg.Winners, segment: cfg.Segment}, log.With("role", "orchestrator"))
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,8 @@ func (o *Orchestrator) build(cfg config.Orchestrator, log *slog.Logger) (*orches
 		}
 		o.closers.add(led.Close)
 	}
-	seller, err := newSellerTrust(key, sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)), price, cfg.FaceValue, led, 0, log)
+	seller, err := newSellerTrust(sellerConfig{key: key, domain: sign.DefaultDomain().WithChainID(chainID(cfg.ChainID)),
+		price: price, faceValue: cfg.FaceValue, ledger: led, winners: cfg.Winners}, log)
 	if err != nil {
 		return nil, err
 	}

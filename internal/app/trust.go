@@ -13,6 +13,7 @@ import (
 	"github.com/castnet/castnet/internal/ledger"
 	"github.com/castnet/castnet/internal/orchestrator"
 	"github.com/castnet/castnet/internal/pm"
+	"github.com/castnet/castnet/internal/pm/winstore"
 	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/trust"
 )
@@ -64,23 +65,51 @@ func openLedger(path string, log *slog.Logger) (*ledger.Ledger, error) {
 type sellerTrust struct {
 	gate      *trust.Orchestrator
 	recipient *pm.Recipient
+	winners   *winstore.Store
+}
+
+// sellerConfig is what an orchestrator's trust is built from.
+type sellerConfig struct {
+	key       sign.Key
+	domain    sign.Domain
+	price     *big.Int
+	faceValue *big.Int       // nil: pm's default
+	ledger    *ledger.Ledger // checks and redeems the tickets
+	winners   string         // the file winning tickets are kept in until redeemed
+	segment   time.Duration
 }
 
 // newSellerTrust builds an orchestrator's gate. With a price, tickets are
-// checked against (and redeemed on) the ledger.
-func newSellerTrust(key sign.Key, d sign.Domain, price, faceValue *big.Int, led *ledger.Ledger, segment time.Duration, log *slog.Logger) (*sellerTrust, error) {
+// checked against (and redeemed on) the ledger, and every winner is
+// committed to the winners file before its payment is accepted.
+func newSellerTrust(c sellerConfig, log *slog.Logger) (*sellerTrust, error) {
 	st := &sellerTrust{}
-	if price != nil && price.Sign() > 0 {
-		r, err := pm.NewRecipient(pm.RecipientConfig{Key: key, Broker: led, PricePerPixel: price,
-			FaceValue: faceValue, Log: log.With("component", "tickets")})
-		if err != nil {
+	if c.price != nil && c.price.Sign() > 0 {
+		if err := st.charge(c, log); err != nil {
 			return nil, err
 		}
-		st.recipient = r
 	}
-	st.gate = trust.NewOrchestrator(trust.OrchestratorConfig{Key: key, Domain: d, Recipient: st.recipient,
-		Segment: segment, Logger: log.With("component", "trust")})
+	st.gate = trust.NewOrchestrator(trust.OrchestratorConfig{Key: c.key, Domain: c.domain, Recipient: st.recipient,
+		Segment: c.segment, Logger: log.With("component", "trust")})
 	return st, nil
+}
+
+// charge opens the winners file and starts the ticket recipient on it,
+// which queues the winners an earlier run left there.
+func (st *sellerTrust) charge(c sellerConfig, log *slog.Logger) error {
+	store, err := winstore.Open(c.winners, winstore.Options{Log: log.With("component", "winners")})
+	if err != nil {
+		return err
+	}
+	r, err := pm.NewRecipient(pm.RecipientConfig{Key: c.key, Broker: c.ledger, Store: store, PricePerPixel: c.price,
+		FaceValue: c.faceValue, Log: log.With("component", "tickets")})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	log.Info("winning tickets are kept until redeemed", "path", store.Path())
+	st.recipient, st.winners = r, store
+	return nil
 }
 
 // config fills an orchestrator's trust fields.
@@ -92,12 +121,13 @@ func (st *sellerTrust) config(c orchestrator.Config, addr common.Address) orches
 	return c
 }
 
-// close stops the recipient's redemptions.
+// close stops the recipient's redemptions, then closes the winners file
+// with what is left to redeem in it.
 func (st *sellerTrust) close() error {
-	if st.recipient != nil {
-		return st.recipient.Close()
+	if st.recipient == nil {
+		return nil
 	}
-	return nil
+	return errors.Join(st.recipient.Close(), st.winners.Close())
 }
 
 // fundPlayMoney gives dev's throwaway broadcaster a deposit and reserve

@@ -78,6 +78,9 @@ type Dev struct {
 	// Price is what dev's orchestrator charges per output pixel, in wei
 	// (0: free, no tickets).
 	Price *big.Int
+	// Winners is the SQLite file dev's orchestrator keeps winning tickets
+	// in until they are redeemed (default winners.db beside Ledger).
+	Winners string
 	// API bounds /api/streams and holds its admin token.
 	API API
 }
@@ -142,6 +145,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	var price string
 	if role == "dev" {
 		fs.StringVar(&price, "price", "0", "price per output pixel, in wei, dev's orchestrator charges (paid with tickets from the broadcaster's ledger deposit)")
+		fs.StringVar(&d.Winners, "winners", "", "SQLite file dev's orchestrator keeps winning tickets in until redeemed (default: winners.db beside -ledger)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return Dev{}, err
@@ -255,6 +259,13 @@ func (d *Dev) finish() error {
 	}
 	if d.Ledger == "" {
 		d.Ledger = filepath.Join(d.DataDir, "ledger.db")
+	}
+	if d.Role == "dev" {
+		winners, err := winnersFile(d.Winners, d.Ledger)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		d.Winners = winners
 	}
 	if d.ChainID < 0 {
 		errs = append(errs, fmt.Errorf("-chain-id %d: want 0 (none) or a chain id", d.ChainID))

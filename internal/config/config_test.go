@@ -186,3 +186,36 @@ func TestDebugAddrMustBeLoopback(t *testing.T) {
 		t.Error("orchestrator accepted a public -debug-addr")
 	}
 }
+
+// TestWinnersFileSitsBesideTheLedger: the winning-ticket store defaults to
+// winners.db in the ledger's directory, may be named, and may not be the
+// ledger itself.
+func TestWinnersFileSitsBesideTheLedger(t *testing.T) {
+	d, err := ParseDev([]string{"-data", "/srv/castnet"}, io.Discard)
+	if err != nil || d.Winners != filepath.Join("/srv/castnet", "winners.db") {
+		t.Errorf("dev default: %q %v", d.Winners, err)
+	}
+	d, err = ParseDev([]string{"-ledger", "/var/lib/castnet/ledger.db", "-winners", "/var/lib/castnet/w.db"}, io.Discard)
+	if err != nil || d.Winners != "/var/lib/castnet/w.db" {
+		t.Errorf("dev -winners: %q %v", d.Winners, err)
+	}
+	if b, err := ParseBroadcaster([]string{"-orchestrators", "http://x"}, io.Discard); err != nil || b.Winners != "" {
+		t.Errorf("a broadcaster has no orchestrator, so no winners file: %q %v", b.Winners, err)
+	}
+	o, err := ParseOrchestrator(nil, io.Discard)
+	if err != nil || o.Winners != filepath.Join("castnet-data", "winners.db") {
+		t.Errorf("orchestrator default: %q %v", o.Winners, err)
+	}
+	o, err = ParseOrchestrator([]string{"-ledger", "/var/lib/castnet/ledger.db"}, io.Discard)
+	if err != nil || o.Winners != filepath.Join("/var/lib/castnet", "winners.db") {
+		t.Errorf("orchestrator beside -ledger: %q %v", o.Winners, err)
+	}
+	for _, args := range [][]string{{"-winners", "castnet-data/ledger.db"}, {"-ledger", "x.db", "-winners", "./x.db"}} {
+		if _, err := ParseOrchestrator(args, io.Discard); err == nil || !strings.Contains(err.Error(), "not the ledger") {
+			t.Errorf("ParseOrchestrator(%q) = %v, want the ledger refused as -winners", args, err)
+		}
+		if _, err := ParseDev(args, io.Discard); err == nil || !strings.Contains(err.Error(), "not the ledger") {
+			t.Errorf("ParseDev(%q) = %v, want the ledger refused as -winners", args, err)
+		}
+	}
+}

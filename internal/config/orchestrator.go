@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"path/filepath"
 )
 
 // Orchestrator configures `castnet orchestrator`.
@@ -30,6 +31,10 @@ type Orchestrator struct {
 	// against; ChainID goes into the EIP-712 domain when set.
 	Ledger  string
 	ChainID int64
+	// Winners is the SQLite file winning tickets are kept in from the
+	// moment a payment is accepted until they are redeemed (default
+	// winners.db beside Ledger).
+	Winners string
 	// FaceValue is what a winning ticket pays (nil: the default, 1e15 wei
 	// or 100 tickets' worth).
 	FaceValue *big.Int
@@ -54,6 +59,7 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &o.Identity)
 	fs.StringVar(&o.Ledger, "ledger", "./castnet-data/ledger.db", "SQLite ledger file tickets are checked and redeemed against")
+	fs.StringVar(&o.Winners, "winners", "", "SQLite file winning tickets are kept in until redeemed, so a restart loses none (default: winners.db beside -ledger)")
 	fs.Int64Var(&o.ChainID, "chain-id", 0, "EIP-712 chainId for receipts (default: none)")
 	faceValue := fs.String("face-value", "", "what a winning ticket pays, in wei (default: 1e15, or 100 tickets' worth if more)")
 	addLimitFlags(fs, &o.Limits, "orchestrator")
@@ -116,8 +122,29 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	if o.ChainID < 0 {
 		errs = append(errs, fmt.Errorf("-chain-id %d: want 0 (none) or a chain id", o.ChainID))
 	}
+	winners, err := winnersFile(o.Winners, o.Ledger)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.Winners = winners
 	if err := o.Identity.resolve(); err != nil {
 		errs = append(errs, err)
 	}
 	return o, errors.Join(errs...)
+}
+
+// winnersFile is the winning-ticket store's path: winners, or winners.db
+// beside the ledger when empty. It must not be the ledger itself.
+func winnersFile(winners, ledger string) (string, error) {
+	if winners == "" {
+		winners = filepath.Join(filepath.Dir(ledger), "winners.db")
+	}
+	w, err := filepath.Abs(winners)
+	if err != nil {
+		return winners, fmt.Errorf("-winners %q: %w", winners, err)
+	}
+	if l, err := filepath.Abs(ledger); err == nil && l == w {
+		return winners, fmt.Errorf("-winners %q: want a file of its own, not the ledger", winners)
+	}
+	return winners, nil
 }

@@ -3,7 +3,6 @@ package pm
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +63,12 @@ type RecipientConfig struct {
 	Secret []byte
 	// Broker tells the block, round and sender funds, and redeems winners.
 	Broker Broker
+	// Store keeps winning tickets until they are redeemed: Receive
+	// commits a payment's winners to it before crediting the sender, and
+	// NewRecipient queues the ones an earlier run left. castnet's nodes
+	// always set it. Nil keeps winners in memory only, lost when the
+	// process ends (NewRecipient logs a warning); for tests.
+	Store WinnerStore
 	// PricePerPixel is the orchestrator's price in wei per output pixel
 	// (required; zero is a free orchestrator).
 	PricePerPixel *big.Int
@@ -101,6 +106,7 @@ type Recipient struct {
 	key       sign.Key
 	secret    []byte
 	broker    Broker
+	store     WinnerStore
 	price     *big.Int
 	ev        *big.Int
 	face      *big.Int
@@ -134,8 +140,9 @@ type randUse struct {
 	nonces  map[uint32]struct{}
 }
 
-// NewRecipient checks the configuration and starts the redemption
-// goroutine; Close stops it.
+// NewRecipient checks the configuration, queues the winners the store
+// holds from an earlier run and starts the redemption goroutine; Close
+// stops it.
 func NewRecipient(cfg RecipientConfig) (*Recipient, error) {
 	if cfg.Key.Private == nil || cfg.Key.Address == (common.Address{}) {
 		return nil, errors.New("pm: recipient needs a key")
@@ -149,6 +156,7 @@ func NewRecipient(cfg RecipientConfig) (*Recipient, error) {
 	r := &Recipient{
 		key:       cfg.Key,
 		broker:    cfg.Broker,
+		store:     cfg.Store,
 		price:     new(big.Int).Set(cfg.PricePerPixel),
 		ttl:       cfg.ParamsTTL,
 		maxNonces: cfg.MaxNoncesPerRand,
@@ -216,6 +224,12 @@ func NewRecipient(cfg RecipientConfig) (*Recipient, error) {
 		r.secret = append([]byte(nil), r.secret...)
 	}
 	r.stats.ValueCredited, r.stats.ValueRedeemed = new(big.Int), new(big.Int)
+	if r.store == nil {
+		r.log.Warn("winning tickets are kept in memory only: a restart loses those not yet redeemed")
+	}
+	if err := r.reload(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go r.redeemLoop(ctx)
@@ -280,8 +294,10 @@ func (r *Recipient) recipientRand(sender common.Address, p TicketParams, exp Exp
 // signature is the sender's; every nonce is new for the parameters and
 // within MaxNoncesPerRand; the sender has at least the face value locked.
 // A payment fails as a whole, before anything is credited; its error is
-// then a *PaymentError (errors.Is ErrPayment). Other errors are the
-// broker's. Winning tickets are queued for redemption. A payment with no
+// then a *PaymentError (errors.Is ErrPayment). Winning tickets are
+// committed to the store before the sender is credited and Receive
+// returns; when that fails the payment is refused with ErrNotPersisted and
+// nothing changes. Other errors are the broker's. A payment with no
 // ticket credits nothing; it passes the checks up to expiry, which do not
 // authenticate its sender (see the package notes in PaymentHeader).
 func (r *Recipient) Receive(ctx context.Context, p Payment) (*big.Int, error) {
@@ -307,104 +323,79 @@ func (r *Recipient) Receive(ctx context.Context, p Payment) (*big.Int, error) {
 }
 
 func (r *Recipient) receive(ctx context.Context, p Payment) (*big.Int, int, error) {
-	if err := p.Params.Check(); err != nil {
-		return nil, 0, paymentErrorf("%v", err)
-	}
-	if err := p.Expiration.Check(); err != nil {
-		return nil, 0, paymentErrorf("%v", err)
-	}
-	if len(p.Tickets) > MaxTicketsPerPayment {
-		return nil, 0, paymentErrorf("payment has %d tickets, the limit is %d", len(p.Tickets), MaxTicketsPerPayment)
-	}
-	if p.Params.Recipient != r.key.Address {
-		return nil, 0, paymentErrorf("tickets are for %s, this orchestrator is %s", p.Params.Recipient, r.key.Address)
-	}
-	recipientRand := r.recipientRand(p.Sender, p.Params, p.Expiration)
-	// Constant time: timing must not tell how much of a forged commitment
-	// is right.
-	if h := RandHash(recipientRand); subtle.ConstantTimeCompare(h[:], p.Params.RecipientRandHash[:]) != 1 {
-		return nil, 0, staleErrorf("ticket params were not issued by %s to sender %s, or were altered", r.key.Address, p.Sender)
-	}
-	if p.Params.PricePerPixel.Cmp(r.price) < 0 {
-		return nil, 0, staleErrorf("ticket params price %s wei/pixel is below the current price %s wei/pixel", p.Params.PricePerPixel, r.price)
-	}
-	block, err := r.broker.CurrentBlock(ctx)
+	recipientRand, err := r.checkTerms(p)
 	if err != nil {
-		return nil, 0, fmt.Errorf("pm: current block: %w", err)
+		return nil, 0, err
 	}
-	if p.Params.ExpirationBlock.Cmp(block) <= 0 {
-		return nil, 0, staleErrorf("ticket params expired at block %s (now %s)", p.Params.ExpirationBlock, block)
-	}
-	round, err := r.broker.CurrentRound(ctx)
+	block, err := r.checkExpiry(ctx, p)
 	if err != nil {
-		return nil, 0, fmt.Errorf("pm: current round: %w", err)
-	}
-	if p.Expiration.CreationRound+TicketValidityRounds <= round.Number {
-		return nil, 0, staleErrorf("tickets of round %d expired (the current round is %d)", p.Expiration.CreationRound, round.Number)
+		return nil, 0, err
 	}
 	if len(p.Tickets) == 0 {
 		return new(big.Int), 0, nil
 	}
-	seen := make(map[uint32]struct{}, len(p.Tickets))
-	for i, ts := range p.Tickets {
-		if _, dup := seen[ts.SenderNonce]; dup {
-			return nil, 0, paymentErrorf("nonce %d appears twice in the payment", ts.SenderNonce)
-		}
-		seen[ts.SenderNonce] = struct{}{}
-		if len(ts.Sig) != sign.SignatureLen || (ts.Sig[64] != 27 && ts.Sig[64] != 28) {
-			return nil, 0, paymentErrorf("ticket nonce %d: signature must be 65 bytes with v = 27 or 28", ts.SenderNonce)
-		}
-		signer, err := p.Ticket(i).Signer(ts.Sig)
-		if err != nil {
-			return nil, 0, paymentErrorf("ticket nonce %d: %v", ts.SenderNonce, err)
-		}
-		if signer != p.Sender {
-			return nil, 0, paymentErrorf("ticket nonce %d is signed by %s, not by sender %s", ts.SenderNonce, signer, p.Sender)
-		}
+	if err := checkSignatures(p); err != nil {
+		return nil, 0, err
 	}
 	r.mu.Lock()
-	err = r.checkNonces(p)
+	err = r.checkNonces(p) // before asking the broker; accept takes them for good
 	r.mu.Unlock()
 	if err != nil {
 		return nil, 0, err
 	}
-	funds, err := r.broker.Sender(ctx, p.Sender)
+	if err := r.checkFunds(ctx, p); err != nil {
+		return nil, 0, err
+	}
+	won := r.winners(p, recipientRand)
+	credited, err := r.accept(ctx, p, won, block)
 	if err != nil {
-		return nil, 0, fmt.Errorf("pm: sender funds: %w", err)
+		return nil, 0, err
 	}
-	locked := new(big.Int)
-	for _, v := range []*big.Int{funds.Deposit, funds.Reserve} {
-		if v != nil {
-			locked.Add(locked, v)
-		}
-	}
-	if locked.Cmp(p.Params.FaceValue) < 0 {
-		return nil, 0, paymentErrorf("sender %s has %s wei locked, a ticket needs %s", p.Sender, locked, p.Params.FaceValue)
-	}
+	return credited, len(won), nil
+}
 
-	ev := p.Params.EV()
-	credited := new(big.Int).Mul(ev, big.NewInt(int64(len(p.Tickets))))
+// winners are the payment's winning tickets.
+func (r *Recipient) winners(p Payment, recipientRand *big.Int) []*winner {
 	var won []*winner
 	for i, ts := range p.Tickets {
 		if Wins(ts.Sig, recipientRand, p.Params.WinProb) {
-			won = append(won, &winner{ticket: p.Ticket(i), sig: append([]byte(nil), ts.Sig...), rand: recipientRand})
+			won = append(won, queued(Winner{Ticket: p.Ticket(i), Sig: append([]byte(nil), ts.Sig...), RecipientRand: recipientRand}))
 		}
 	}
+	return won
+}
 
+// accept books a checked payment. Its nonces are taken under r.mu, so of
+// two concurrent Receives of the same nonces one wins and the other is
+// refused as a replay; its winners are then committed to the store
+// without the lock (a disk sync must not stall every other payment); and
+// only then is the sender credited. A failed commit gives the nonces back
+// and changes nothing else: the same payment may be sent again.
+func (r *Recipient) accept(ctx context.Context, p Payment, won []*winner, block *big.Int) (*big.Int, error) {
+	r.mu.Lock()
+	err := r.checkNonces(p) // again: a concurrent Receive of the same nonces may have won
+	if err == nil {
+		r.takeNonces(p)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.persist(ctx, p.Sender, won); err != nil {
+		r.mu.Lock()
+		r.giveBackNonces(p)
+		r.mu.Unlock()
+		return nil, err
+	}
+	return r.credit(p, won, block), nil
+}
+
+// credit adds the payment's expected value to the sender's credit and
+// queues its winners.
+func (r *Recipient) credit(p Payment, won []*winner, block *big.Int) *big.Int {
+	credited := new(big.Int).Mul(p.Params.EV(), big.NewInt(int64(len(p.Tickets))))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// Checked again: a concurrent Receive of the same nonces may have won.
-	if err := r.checkNonces(p); err != nil {
-		return nil, 0, err
-	}
-	use := r.rands[p.Params.RecipientRandHash]
-	if use == nil {
-		use = &randUse{expires: new(big.Int).Set(p.Params.ExpirationBlock), nonces: make(map[uint32]struct{}, len(p.Tickets))}
-		r.rands[p.Params.RecipientRandHash] = use
-	}
-	for _, ts := range p.Tickets {
-		use.nonces[ts.SenderNonce] = struct{}{}
-	}
 	bal := r.balances[p.Sender]
 	if bal == nil {
 		bal = new(big.Int)
@@ -417,28 +408,34 @@ func (r *Recipient) receive(ctx context.Context, p Payment) (*big.Int, int, erro
 	r.stats.ValueCredited.Add(r.stats.ValueCredited, credited)
 	r.queue = append(r.queue, won...)
 	r.sweep(block)
-	return credited, len(won), nil
+	return credited
 }
 
-// checkNonces reports a nonce already seen for the payment's parameters,
-// or one too many. r.mu is held.
-func (r *Recipient) checkNonces(p Payment) error {
+// takeNonces marks the payment's nonces seen. r.mu is held.
+func (r *Recipient) takeNonces(p Payment) {
 	use := r.rands[p.Params.RecipientRandHash]
 	if use == nil {
-		if len(p.Tickets) > r.maxNonces {
-			return staleErrorf("payment has %d tickets, one set of ticket params pays for at most %d", len(p.Tickets), r.maxNonces)
-		}
-		return nil
+		use = &randUse{expires: new(big.Int).Set(p.Params.ExpirationBlock), nonces: make(map[uint32]struct{}, len(p.Tickets))}
+		r.rands[p.Params.RecipientRandHash] = use
 	}
 	for _, ts := range p.Tickets {
-		if _, ok := use.nonces[ts.SenderNonce]; ok {
-			return paymentErrorf("ticket nonce %d was already received for recipientRandHash %s", ts.SenderNonce, p.Params.RecipientRandHash)
-		}
+		use.nonces[ts.SenderNonce] = struct{}{}
 	}
-	if n := len(use.nonces) + len(p.Tickets); n > r.maxNonces {
-		return staleErrorf("ticket params already paid for %d tickets, the limit is %d", len(use.nonces), r.maxNonces)
+}
+
+// giveBackNonces undoes takeNonces for a payment that was not accepted.
+// r.mu is held.
+func (r *Recipient) giveBackNonces(p Payment) {
+	use := r.rands[p.Params.RecipientRandHash]
+	if use == nil {
+		return // swept meanwhile: the parameters expired
 	}
-	return nil
+	for _, ts := range p.Tickets {
+		delete(use.nonces, ts.SenderNonce)
+	}
+	if len(use.nonces) == 0 {
+		delete(r.rands, p.Params.RecipientRandHash)
+	}
 }
 
 // sweep forgets the nonces of parameters that expired by block: Receive

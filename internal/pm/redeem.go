@@ -5,18 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"time"
 )
-
-// winner is a winning ticket waiting for redemption.
-type winner struct {
-	ticket   Ticket
-	sig      []byte
-	rand     *big.Int
-	attempts int       // failed attempts so far
-	next     time.Time // not before
-}
 
 // RecipientStats counts a recipient's payments and redemptions. In JSON,
 // wei amounts are decimal strings.
@@ -26,12 +18,20 @@ type RecipientStats struct {
 	Tickets  uint64 `json:"tickets"`
 	// PaymentsRefused counts payments refused with a *PaymentError.
 	PaymentsRefused uint64 `json:"paymentsRefused"`
-	// Winners counts winning tickets received; each ends up Redeemed,
-	// RedeemFailed or RedeemPending.
+	// Winners counts winning tickets received, and Reloaded those an
+	// earlier run left in the store; each ends up Redeemed, RedeemFailed
+	// or RedeemPending. RedeemFailed counts the winners this run gave up
+	// on: refused for good by the broker (and forgotten), or failing
+	// RedeemAttempts times (kept in the store for the next start).
 	Winners       uint64 `json:"winners"`
+	Reloaded      uint64 `json:"reloaded"`
 	Redeemed      uint64 `json:"redeemed"`
 	RedeemFailed  uint64 `json:"redeemFailed"`
 	RedeemPending int    `json:"redeemPending"`
+	// StoreErrors counts failed writes to the winner store: payments
+	// refused for it (ErrNotPersisted), settled winners not marked done,
+	// failed attempts not recorded.
+	StoreErrors uint64 `json:"storeErrors"`
 	// ValueCredited is the expected value credited to senders, in wei.
 	ValueCredited *big.Int `json:"-"`
 	// ValueRedeemed is what the broker paid for redeemed winners, in wei.
@@ -65,9 +65,10 @@ func (r *Recipient) Stats() RecipientStats {
 	return s
 }
 
-// Close stops the redemption goroutine and waits for it. Winners still
-// queued are lost (they are logged); Receive still works after Close but
-// queues winners nobody redeems.
+// Close stops the redemption goroutine and waits for it. Winners not yet
+// redeemed stay in the store for the next start (without a store they are
+// lost); Close logs how many. Receive still works after Close while the
+// store does: its winners are stored and wait for the next start.
 func (r *Recipient) Close() error {
 	r.closeOnce.Do(func() {
 		r.cancel()
@@ -75,11 +76,15 @@ func (r *Recipient) Close() error {
 		r.mu.Lock()
 		n, face := len(r.queue), new(big.Int)
 		for _, w := range r.queue {
-			face.Add(face, w.ticket.FaceValue)
+			face.Add(face, w.Ticket.FaceValue)
 		}
 		r.mu.Unlock()
-		if n > 0 {
-			r.log.Warn("closing with winning tickets not redeemed", "count", n, "faceValue", face)
+		switch {
+		case n == 0:
+		case r.store != nil:
+			r.log.Info("closing with winning tickets not yet redeemed: they stay in the store for the next start", "count", n, "faceValue", face)
+		default:
+			r.log.Warn("closing with winning tickets not redeemed: they are lost", "count", n, "faceValue", face)
 		}
 	})
 	return nil
@@ -148,39 +153,68 @@ func (r *Recipient) nextWinner(now time.Time) (*winner, time.Duration) {
 }
 
 // redeem sends one winner to the broker and books the outcome; a
-// transient failure puts it back in the queue with a later due time.
+// transient failure puts it back in the queue with a later due time. A
+// settled winner leaves the store before it is counted.
 func (r *Recipient) redeem(ctx context.Context, w *winner) {
-	t := w.ticket
+	t := w.Ticket
 	log := r.log.With("sender", t.Sender, "nonce", t.SenderNonce, "recipientRandHash", t.RecipientRandHash, "faceValue", t.FaceValue)
-	paid, err := r.broker.Redeem(ctx, t, w.sig, w.rand)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	paid, err := r.broker.Redeem(ctx, t, w.Sig, w.RecipientRand)
 	switch {
 	case err == nil:
+		r.forget(w)
 		if paid == nil {
 			paid = new(big.Int)
 		}
+		r.mu.Lock()
 		r.stats.Redeemed++
 		r.stats.ValueRedeemed.Add(r.stats.ValueRedeemed, paid)
+		r.mu.Unlock()
 		log.Info("winning ticket redeemed", "paid", paid)
 	case ctx.Err() != nil:
-		r.queue = append(r.queue, w) // closing: Close reports it
+		r.requeue(w) // closing: Close reports it
 	case permanent(err):
-		r.stats.RedeemFailed++
+		r.forget(w)
+		r.failed()
 		log.Warn("dropping winning ticket the broker refused", "err", err)
 	default:
-		w.attempts++
-		if w.attempts >= r.attempts {
-			r.stats.RedeemFailed++
-			log.Error("giving up on winning ticket", "attempts", w.attempts, "err", err)
-			return
-		}
-		delay := r.backoff << (w.attempts - 1)
-		if delay > maxRedeemBackoff || delay <= 0 {
-			delay = maxRedeemBackoff
-		}
-		w.next = time.Now().Add(delay)
-		r.queue = append(r.queue, w)
-		log.Warn("redeeming winning ticket failed, will retry", "attempt", w.attempts, "retryIn", delay, "err", fmt.Sprint(err))
+		r.retry(w, err, log)
 	}
+}
+
+// retry books a transient failure: the winner is tried again after a
+// backoff, or given up in this run after its attempts. A given-up winner
+// stays in the store, so the next start tries it again until the broker
+// refuses it for good (it expires TicketValidityRounds after its round).
+func (r *Recipient) retry(w *winner, err error, log *slog.Logger) {
+	w.Attempts++
+	w.tries++
+	r.recordAttempt(w)
+	if w.tries >= r.attempts {
+		r.failed()
+		msg := "giving up on winning ticket"
+		if r.store != nil {
+			msg += " until the next start; it stays in the store"
+		}
+		log.Error(msg, "attempts", w.Attempts, "err", err)
+		return
+	}
+	delay := r.backoff << (w.tries - 1)
+	if delay > maxRedeemBackoff || delay <= 0 {
+		delay = maxRedeemBackoff
+	}
+	w.next = time.Now().Add(delay)
+	r.requeue(w)
+	log.Warn("redeeming winning ticket failed, will retry", "attempt", w.Attempts, "retryIn", delay, "err", fmt.Sprint(err))
+}
+
+func (r *Recipient) requeue(w *winner) {
+	r.mu.Lock()
+	r.queue = append(r.queue, w)
+	r.mu.Unlock()
+}
+
+func (r *Recipient) failed() {
+	r.mu.Lock()
+	r.stats.RedeemFailed++
+	r.mu.Unlock()
 }

@@ -281,7 +281,7 @@ func TestStatsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, want := range []string{`"payments":2`, `"tickets":5`, `"winners":1`, `"valueCredited":"12345"`, `"valueRedeemed":"1180591620717411303424"`, `"redeemPending":0`} {
+	for _, want := range []string{`"payments":2`, `"tickets":5`, `"winners":1`, `"valueCredited":"12345"`, `"valueRedeemed":"1180591620717411303424"`, `"redeemPending":0`, `"reloaded":0`, `"storeErrors":0`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("%s lacks %s", s, want)
 		}

@@ -25,7 +25,9 @@ type payments struct {
 	Tickets struct {
 		Tickets       int    `json:"tickets"`
 		Winners       int    `json:"winners"`
+		Reloaded      int    `json:"reloaded"`
 		Redeemed      int    `json:"redeemed"`
+		RedeemFailed  int    `json:"redeemFailed"`
 		RedeemPending int    `json:"redeemPending"`
 		ValueCredited string `json:"valueCredited"`
 		ValueRedeemed string `json:"valueRedeemed"`
