@@ -13,7 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/castnet/castnet/internal/trust"
+	"github.com/castnet/castnet/internal/verify"
 )
 
 const verifyUsage = `castnet verify — check a stream's segments and its signed custody chain
@@ -61,7 +61,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return errUsage
 	}
-	opt := trust.VerifyOptions{}
+	opt := verify.Options{}
 	if *bcast != "" {
 		if !common.IsHexAddress(*bcast) {
 			return fmt.Errorf("verify: -broadcaster %q is not an address", *bcast)
@@ -69,14 +69,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		opt.Broadcaster = common.HexToAddress(*bcast)
 	}
 	target := fs.Arg(0)
-	var src trust.Source
+	var src verify.Source
 	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 		var err error
-		if src, err = trust.HTTPSource(target, &http.Client{Timeout: 5 * time.Minute}); err != nil {
+		if src, err = verify.HTTPSource(target, &http.Client{Timeout: 5 * time.Minute}); err != nil {
 			return err
 		}
 	} else {
-		src = trust.DirSource(target)
+		src = verify.DirSource(target)
 	}
 	if !*quiet {
 		var last time.Time
@@ -90,7 +90,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 	}
-	rep, err := trust.VerifyWith(ctx, src, opt)
+	rep, err := verify.RunWith(ctx, src, opt)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", target, err)
 	}
@@ -99,7 +99,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		out := struct {
 			OK     bool `json:"ok"`
 			Strict bool `json:"strict"`
-			*trust.Report
+			*verify.Report
 		}{ok, *strict, &rep}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

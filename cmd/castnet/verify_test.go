@@ -2,22 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
-	"github.com/castnet/castnet/internal/transcode/remote"
 	"github.com/castnet/castnet/internal/trust"
+	"github.com/castnet/castnet/internal/verify/verifytest"
 )
 
 // verifyFixture publishes one real segment through a transcoder, an
@@ -25,101 +21,11 @@ import (
 // segment, into a stream directory.
 func verifyFixture(t *testing.T) (dir string, b sign.Key) {
 	t.Helper()
-	for _, bin := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed: %v", bin, err)
-		}
-	}
-	in := filepath.Join(t.TempDir(), "in.ts")
-	if out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "1",
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", in).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	src, err := os.ReadFile(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := make([]sign.Key, 3)
-	for i := range keys {
-		if keys[i], err = sign.NewKey(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bk, ok, tk := keys[0], keys[1], keys[2]
-	d := sign.DefaultDomain()
-	info := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"address": ok.Address.Hex(), "price_per_pixel": "0"})
-	}))
-	defer info.Close()
-	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ff.Close()
-
-	job := transcode.Job{Stream: "cam", Seq: 0, SourceWidth: 320, SourceHeight: 240,
-		Duration: func() time.Duration { return time.Second },
-		Profiles: []transcode.Profile{transcode.SourceProfile(), {Name: "120p", Width: 160, Height: 120, Bitrate: 100_000, FPS: 25}}}
-	sum := remote.SegmentSum{Keccak: sign.Keccak(src), Size: int64(len(src))}
-	br := trust.NewBroadcaster(trust.BroadcasterConfig{Key: bk, Domain: d})
-	sealer := br.ForNode(info.URL)
-	segHdr, err := sealer.Segment(context.Background(), job, sum)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm, err := trust.NewOrchestrator(trust.OrchestratorConfig{Key: ok, Domain: d}).Admit(httptest.NewRequest(http.MethodPost, "/", nil), job)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	if err := adm.Input(segHdr, sum); err != nil {
-		t.Fatal(err)
-	}
-	tjob := job
-	tjob.Input = bytes.NewReader(src)
-	rends, err := ff.Transcode(t.Context(), tjob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	result, err := trust.Vouch(tk, d)(sum, rends)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range rends {
-		rends[i].Proof = result
-	}
-	hdr, err := adm.Answer(rends)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proof, err := sealer.Answer(context.Background(), job, sum, hdr, rends)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir = filepath.Join(t.TempDir(), "cam")
-	var names []string
-	for _, r := range rends {
-		verifyWriteFile(t, filepath.Join(dir, r.Profile.Name, "0.ts"), r.Data)
-		names = append(names, r.Profile.Name)
-	}
-	if err := br.Record(trust.Published{Dir: dir, Stream: "cam", Seq: 0, Source: src, Names: names, Proof: proof}); err != nil {
-		t.Fatal(err)
-	}
-	if err := br.Record(trust.Published{Dir: dir, Stream: "cam", Seq: 1, Source: src, Why: "transcode failed"}); err != nil {
-		t.Fatal(err)
-	}
-	return dir, bk
-}
-
-func verifyWriteFile(t *testing.T, path string, b []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c := verifytest.New(t, verifytest.Options{Domain: sign.DefaultDomain(),
+		Profiles: []transcode.Profile{transcode.SourceProfile(), {Name: "120p", Width: 160, Height: 120, Bitrate: 100_000, FPS: 25}}})
+	c.Publish(t, 0, "testsrc")
+	c.Unsigned(t, 1, "testsrc", "transcode failed")
+	return c.Dir, c.Broadcaster
 }
 
 func TestVerifyCommand(t *testing.T) {
@@ -176,7 +82,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	b[len(b)/2] ^= 1
-	verifyWriteFile(t, path, b)
+	verifytest.Write(t, path, b)
 	out, _, err = verify(dir)
 	if err == nil || err.Error() != "1 of 2 segments do not check out" || !strings.Contains(out, "seq 0  MISMATCH") ||
 		!strings.Contains(out, "rendition 120p (120p/0.ts): keccak256") || !strings.Contains(out, "verdict: FAIL") {
@@ -236,7 +142,7 @@ func TestVerifyCommandProgress(t *testing.T) {
 		log = append(append(log, b...), '\n')
 	}
 	dir := t.TempDir()
-	verifyWriteFile(t, filepath.Join(dir, trust.CustodyFile), log)
+	verifytest.Write(t, filepath.Join(dir, trust.CustodyFile), log)
 	var stdout, stderr bytes.Buffer
 	if err := runVerify(t.Context(), []string{dir}, &stdout, &stderr); err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func custodyPath(p string) (stream, name, ctype string, ok bool) {
 	switch {
 	case len(parts) == 2 && parts[1] == CustodyFile:
 		return parts[0], CustodyFile, custodyLogType, true
-	case len(parts) == 3 && (parts[1] == SourceDir || validRendition(parts[1])) && validSegmentFile(parts[2]):
+	case len(parts) == 3 && (parts[1] == SourceDir || names.Rendition(parts[1])) && validSegmentFile(parts[2]):
 		return parts[0], parts[1] + "/" + parts[2], segmentTSType, true
 	}
 	return "", "", "", false

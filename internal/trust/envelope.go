@@ -3,7 +3,9 @@
 // segment it sends, pays orchestrators with tickets and checks their
 // signed receipts; an orchestrator checks payment and the broadcaster's
 // signature and signs a receipt over its transcoder's signed result; every
-// record lands in a per-stream custody log that `castnet verify` replays.
+// record lands in a per-stream custody log that `castnet verify`
+// (internal/verify) replays, holding each segment to the same checks the
+// broadcaster made online (CheckSegment).
 //
 // The records are EIP-712 typed data (internal/sign); payments are
 // Livepeer-compatible tickets (internal/pm).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/castnet/castnet/internal/mpegts"
 	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 )
@@ -30,90 +31,6 @@ func Pixels(rends []transcode.Rendition) (uint64, error) {
 		total += pic.Pixels
 	}
 	return total, nil
-}
-
-// Billing tolerances: how far an honest encoder's renditions may go past
-// what the job asked for. The fps filter may emit a frame more at either end
-// of a segment, and a segment's duration is the segmenter's, rounded (the
-// same slack netpool's media check gives a rendition's span).
-const (
-	billSlackFrames = 2
-	billSlackRatio  = 0.10
-	billMinSlack    = 250 * time.Millisecond
-)
-
-// BillablePixels is what a broadcaster pays for renditions made for job, a
-// segment of duration d: Pixels, once each transcoded rendition is shown to
-// be what was asked. Every frame is at the profile's FitSize for the job's
-// source (an SPS of another size, first or mid-segment, fails); timestamps
-// strictly increase (castnet's encoder makes no B-frames, so a repeated or
-// reordered frame is a forgery); there are at most fps × (d + slack) + 2
-// frames; and the total stays within the ladder's estimate for that long.
-// An orchestrator signs for whatever bytes it sends: what it can bill stays
-// tied to the job, not to the bytes.
-func BillablePixels(job transcode.Job, d time.Duration, rends []transcode.Rendition) (uint64, error) {
-	var total uint64
-	for _, r := range rends {
-		if r.Profile.IsSource() {
-			continue
-		}
-		px, err := billable(job, d, r)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", r.Profile.Name, err)
-		}
-		total += px
-	}
-	if limit := pixelCap(job.Profiles, d); total > limit {
-		return 0, fmt.Errorf("%d pixels, above the %d the ladder allows for %v", total, limit, d)
-	}
-	return total, nil
-}
-
-// billable is one transcoded rendition's pixels, checked against its
-// profile.
-func billable(job transcode.Job, d time.Duration, r transcode.Rendition) (uint64, error) {
-	pic, err := MeasurePicture(r.Data)
-	if err != nil {
-		return 0, err
-	}
-	w, h := transcode.FitSize(r.Profile, job.SourceWidth, job.SourceHeight)
-	limit := maxFrames(r.Profile, d)
-	switch {
-	case pic.Width != w || pic.Height != h:
-		return 0, fmt.Errorf("its SPS says %dx%d, the job asked for %dx%d", pic.Width, pic.Height, w, h)
-	case pic.Resized():
-		return 0, fmt.Errorf("an SPS switches it to %dx%d mid-segment, the job asked for %dx%d",
-			pic.OtherWidth, pic.OtherHeight, w, h)
-	case pic.Unordered > 0:
-		return 0, fmt.Errorf("%d of its %d frames repeat or go back in time", pic.Unordered, pic.Frames)
-	case pic.Frames > limit:
-		return 0, fmt.Errorf("%d frames, above the %d that %d fps for %v allows", pic.Frames, limit, profileFPS(r.Profile), d)
-	}
-	return pic.Pixels, nil
-}
-
-// billSlack is how much longer than d a segment's renditions may run.
-func billSlack(d time.Duration) time.Duration {
-	return max(billMinSlack, time.Duration(float64(d)*billSlackRatio))
-}
-
-// maxFrames is the most frames a rendition of p may hold for a segment of
-// duration d.
-func maxFrames(p transcode.Profile, d time.Duration) int {
-	return int(float64(profileFPS(p))*(d+billSlack(d)).Seconds()) + billSlackFrames
-}
-
-// pixelCap is the most a segment of duration d may be billed: the ladder's
-// estimate with the slack, at the profiles' full sizes (fitted sizes never
-// exceed them).
-func pixelCap(ps []transcode.Profile, d time.Duration) uint64 {
-	limit := EstimatePixels(ps, d+billSlack(d))
-	for _, p := range ps {
-		if !p.IsSource() {
-			limit += uint64(billSlackFrames) * uint64(p.Width) * uint64(p.Height)
-		}
-	}
-	return limit
 }
 
 // profileFPS is p's frame rate, 30 where it keeps the source's.
@@ -164,3 +81,15 @@ func ProfilesHash(ps []transcode.Profile) common.Hash {
 	}
 	return sign.Keccak(b.Bytes())
 }
+
+// Picture is what a rendition's bytes hold: its H.264 frames (PES packets
+// with a PTS, as Pixels counts them), their size after cropping from the
+// sequence parameter sets in the stream, and the order of their timestamps
+// (mpegts.Picture).
+type Picture = mpegts.Picture
+
+// MeasurePicture reads a rendition's MPEG-TS bytes: the billable pixels
+// from the bytes alone, with no word from the transcoder on its size
+// (mpegts.MeasureH264). A frame before any SPS, an SPS that does not parse,
+// or a broken packet is an error.
+func MeasurePicture(ts []byte) (Picture, error) { return mpegts.MeasureH264(ts) }

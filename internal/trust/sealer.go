@@ -205,12 +205,18 @@ func (s *sealer) billedDuration(job transcode.Job) time.Duration {
 
 // record is the signed Segment statement for a job's bytes.
 func (s *sealer) record(job transcode.Job, in remote.SegmentSum) (Sealed, error) {
+	return seal(s.b.cfg.Key, s.b.cfg.Domain, segmentRecord(job, in))
+}
+
+// segmentRecord is the Segment statement for a job's bytes, as record
+// signs it.
+func segmentRecord(job transcode.Job, in remote.SegmentSum) sign.Segment {
 	seg := sign.Segment{Stream: job.Stream, Seq: job.Seq, DurationMs: uint64(jobDuration(job).Milliseconds()),
 		Hash: in.Keccak, Profiles: ProfilesHash(job.Profiles)}
 	if perm := payer(job.Payer); perm != nil {
 		seg.Permit = perm.digest
 	}
-	return seal(s.b.cfg.Key, s.b.cfg.Domain, seg)
+	return seg
 }
 
 func (s *sealer) Segment(_ context.Context, job transcode.Job, in remote.SegmentSum) (string, error) {
@@ -250,20 +256,12 @@ func (s *sealer) sent(job transcode.Job, in remote.SegmentSum) (Sealed, bool) {
 
 // Answer checks the receipt: signed by the orchestrator this node pays,
 // for these bytes and these renditions, with the pixels they hold, over a
-// result signed by the transcoder it names. It then settles: the credit
-// at the orchestrator goes down, and the publisher is billed.
+// result signed by the transcoder it names (CheckSegment). It then
+// settles: the credit at the orchestrator goes down, and the publisher is
+// billed.
 func (s *sealer) Answer(ctx context.Context, job transcode.Job, in remote.SegmentSum, hdr http.Header, rends []transcode.Rendition) (string, error) {
 	defer s.holds.release(job) // after settle debited it, whatever the receipt's fate
-	var a Answer
-	if err := decodeHeader(remote.HeaderReceipt, hdr.Get(remote.HeaderReceipt), &a); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
-	}
-	d := s.b.cfg.Domain
-	rc, orch, err := open[sign.TranscodeReceipt](d, a.Receipt)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
-	}
-	res, tr, err := open[sign.TranscodeResult](d, a.Result)
+	a, rc, res, err := s.open(hdr)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
 	}
@@ -273,29 +271,63 @@ func (s *sealer) Answer(ctx context.Context, job transcode.Job, in remote.Segmen
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrReceipt, err)
 	}
-	hashes := renditionHashes(rends)
-	px, err := BillablePixels(job, s.billedDuration(job), rends)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("%w: billing pixels: %w", ErrReceipt, err)
-	case t.Address != (common.Address{}) && orch != t.Address:
-		return "", fmt.Errorf("%w: signed by %s, the orchestrator is %s", ErrReceipt, orch.Hex(), t.Address.Hex())
-	case rc.Orchestrator != orch || rc.Transcoder != tr || res.Transcoder != tr:
-		return "", fmt.Errorf("%w: signers and named parties differ", ErrReceipt)
-	case rc.Segment != in.Keccak || res.Segment != in.Keccak:
-		return "", fmt.Errorf("%w: it is for other input bytes", ErrReceipt)
-	case !slices.Equal(rc.Renditions, hashes) || !slices.Equal(res.Renditions, hashes):
-		return "", fmt.Errorf("%w: rendition hashes differ from the bytes received", ErrReceipt)
-	case rc.Pixels != px || res.Pixels != px:
-		return "", fmt.Errorf("%w: it claims %d pixels, the renditions hold %d", ErrReceipt, rc.Pixels, px)
+	// Online only: the sealer knows which orchestrator it paid.
+	if t.Address != (common.Address{}) && rc.Signer != t.Address {
+		return "", fmt.Errorf("%w: signed by %s, the orchestrator is %s", ErrReceipt, rc.Signer.Hex(), t.Address.Hex())
 	}
+	px, err := s.check(job, in, rc, res, rends)
+	if err != nil {
+		return "", err
+	}
+	// Online only: the answer is to a record this sealer signed (and
+	// keeps for the proof); offline, the verifier checks its signer.
 	seg, ok := s.sent(job, in)
 	if !ok {
 		return "", fmt.Errorf("%w: it answers a segment this broadcaster did not sign", ErrReceipt)
 	}
-	s.settle(context.WithoutCancel(ctx), job, orch, t.price, px)
+	s.settle(context.WithoutCancel(ctx), job, rc.Signer, t.price, px)
 	b, err := json.Marshal(Proof{Segment: seg, Answer: a})
 	return string(b), err
+}
+
+// open reads the Castnet-Receipt header and opens its two records.
+func (s *sealer) open(hdr http.Header) (Answer, Opened[sign.TranscodeReceipt], Opened[sign.TranscodeResult], error) {
+	var a Answer
+	if err := decodeHeader(remote.HeaderReceipt, hdr.Get(remote.HeaderReceipt), &a); err != nil {
+		return a, Opened[sign.TranscodeReceipt]{}, Opened[sign.TranscodeResult]{}, err
+	}
+	rc := Open[sign.TranscodeReceipt](s.b.cfg.Domain, a.Receipt)
+	res := Open[sign.TranscodeResult](s.b.cfg.Domain, a.Result)
+	err := rc.Err
+	if err == nil {
+		err = res.Err
+	}
+	return a, rc, res, err
+}
+
+// check holds the answer to CheckSegment, against the record this sealer
+// signed for the job's bytes and the renditions received, and returns the
+// pixels to bill.
+func (s *sealer) check(job transcode.Job, in remote.SegmentSum, rc Opened[sign.TranscodeReceipt], res Opened[sign.TranscodeResult], rends []transcode.Rendition) (uint64, error) {
+	me := s.b.cfg.Key.Address
+	got := CheckSegment(Claim{Broadcaster: me, Segment: Opened[sign.Segment]{Record: segmentRecord(job, in), Signer: me},
+		Receipt: rc, Result: res, Job: &job, Duration: s.billedDuration(job), Renditions: received(rends), Listed: "the answer"})
+	switch {
+	case len(got.Failures) > 0:
+		return 0, fmt.Errorf("%w: %w", ErrReceipt, got.Failures[0])
+	case got.Pixels == nil:
+		return 0, fmt.Errorf("%w: the renditions' pixels were not counted", ErrReceipt)
+	}
+	return *got.Pixels, nil
+}
+
+// received are renditions as CheckSegment takes them.
+func received(rends []transcode.Rendition) []Received {
+	out := make([]Received, len(rends))
+	for i, r := range rends {
+		out[i] = Received{Profile: r.Profile, Data: r.Data}
+	}
+	return out
 }
 
 // settle books the segment's cost: the sender's credit at the

@@ -1,6 +1,8 @@
-// Package mpegtstest makes real media for the tests of the mpegts and
-// segment packages: it runs ffmpeg to encode short H.264 and Opus streams
-// and parses them into media.AccessUnits, and runs ffprobe on the results.
+// Package mpegtstest makes real media for tests: it runs ffmpeg to encode
+// short H.264 and Opus streams and parses them into media.AccessUnits (for
+// the mpegts and segment packages), encodes whole MPEG-TS segments as a
+// broadcaster cuts them (for trust and verify), and runs ffprobe on the
+// results.
 // Tests using it skip when ffmpeg is not installed.
 package mpegtstest
 

@@ -1,4 +1,4 @@
-package trust
+package verify
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/castnet/castnet/internal/sign"
+	"github.com/castnet/castnet/internal/trust"
 )
 
 // vfSeedLines are custody lines as Record writes them, built without
@@ -21,31 +22,19 @@ func vfSeedLines(f *testing.F) [][]byte {
 	}
 	d := sign.DefaultDomain().WithChainID(big.NewInt(1))
 	p := sign.Permit{Stream: "cam", Broadcaster: k.Address, Expires: big.NewInt(1 << 40), MaxPricePerPixel: big.NewInt(3), Nonce: big.NewInt(1)}
-	perm, err := seal(k, d, p)
-	if err != nil {
-		f.Fatal(err)
-	}
-	seg, err := seal(k, d, sign.Segment{Stream: "cam", Seq: 4, DurationMs: 2000, Hash: common.Hash{1}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	res, err := seal(k, d, sign.TranscodeResult{Segment: common.Hash{1}, Renditions: []common.Hash{{2}, {3}}, Pixels: 99, Transcoder: k.Address})
-	if err != nil {
-		f.Fatal(err)
-	}
-	rc, err := seal(k, d, sign.TranscodeReceipt{Segment: common.Hash{1}, Renditions: []common.Hash{{2}, {3}}, Pixels: 99,
+	perm := reseal(k, d, p)
+	seg := reseal(k, d, sign.Segment{Stream: "cam", Seq: 4, DurationMs: 2000, Hash: common.Hash{1}})
+	res := reseal(k, d, sign.TranscodeResult{Segment: common.Hash{1}, Renditions: []common.Hash{{2}, {3}}, Pixels: 99, Transcoder: k.Address})
+	rc := reseal(k, d, sign.TranscodeReceipt{Segment: common.Hash{1}, Renditions: []common.Hash{{2}, {3}}, Pixels: 99,
 		Orchestrator: k.Address, Transcoder: k.Address})
-	if err != nil {
-		f.Fatal(err)
-	}
 	addr := k.Address
 	var out [][]byte
-	for _, e := range []Entry{
-		{Kind: KindNode, Domain: &d, Broadcaster: &addr},
-		{Kind: KindPermit, Publisher: &addr, Permit: &perm},
-		{Kind: KindSegment, Seq: 4, Source: SourceDir + "/4.ts", Renditions: []RenditionFile{{"source", "source/4.ts"}, {"360p", "360p/4.ts"}},
-			Proof: &Proof{Segment: seg, Answer: Answer{Receipt: rc, Result: res}}},
-		{Kind: KindSegment, Seq: 0, Source: SourceDir + "/0.ts", Unsigned: "transcode failed"},
+	for _, e := range []trust.Entry{
+		{Kind: trust.KindNode, Domain: &d, Broadcaster: &addr},
+		{Kind: trust.KindPermit, Publisher: &addr, Permit: &perm},
+		{Kind: trust.KindSegment, Seq: 4, Source: trust.SourceDir + "/4.ts", Renditions: []trust.RenditionFile{{Name: "source", File: "source/4.ts"}, {Name: "360p", File: "360p/4.ts"}},
+			Proof: &trust.Proof{Segment: seg, Answer: trust.Answer{Receipt: rc, Result: res}}},
+		{Kind: trust.KindSegment, Seq: 0, Source: trust.SourceDir + "/0.ts", Unsigned: "transcode failed"},
 	} {
 		b, err := json.Marshal(e)
 		if err != nil {

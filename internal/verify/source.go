@@ -1,4 +1,4 @@
-package trust
+package verify
 
 import (
 	"context"
@@ -89,7 +89,7 @@ func (d dirSource) Open(ctx context.Context, name string) (io.ReadCloser, error)
 }
 
 // HTTPSource reads a node's custody over HTTP, from a base URL like
-// http://127.0.0.1:8935/custody/cam/ (CustodyHandler serves it). A nil
+// http://127.0.0.1:8935/custody/cam/ (trust.CustodyHandler serves it). A nil
 // client is http.DefaultClient.
 func HTTPSource(base string, c *http.Client) (Source, error) {
 	u, err := url.Parse(base)

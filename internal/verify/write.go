@@ -1,4 +1,4 @@
-package trust
+package verify
 
 import (
 	"bufio"
@@ -16,6 +16,25 @@ import (
 func (r *Report) Write(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	r.writeHead(p)
+	r.writeSegments(p)
+	writeList(p, "problems with the log", r.Problems)
+	writeList(p, "notes", r.Notes)
+	p("parties:\n")
+	for _, pt := range r.Parties {
+		p("  %-12s  %s  %d %s\n", pt.Role, pt.Address.Hex(), pt.Segments, plural(pt.Segments, "segment"))
+	}
+	t := r.Totals
+	p("\n%d %s: %d ok, %d MISMATCHED, %d unsigned; %s pixels in the segments that check out\n",
+		t.Segments, plural(t.Segments, "segment"), t.OK, t.Mismatched, t.Unsigned, thousands(t.Pixels))
+	return bw.Flush()
+}
+
+// printer is fmt.Fprintf to the report's writer.
+type printer func(format string, args ...any)
+
+// writeHead prints the stream, the domain and the keepers of the log.
+func (r *Report) writeHead(p printer) {
 	stream := r.Stream
 	if stream == "" {
 		stream = "?"
@@ -30,6 +49,11 @@ func (r *Report) Write(w io.Writer) error {
 		p("  publisher    none: an anonymous stream, no permit\n")
 	}
 	p("\n")
+}
+
+// writeSegments prints a line per segment, and every reason under a
+// mismatched one.
+func (r *Report) writeSegments(p printer) {
 	width := 1
 	for _, s := range r.Segments {
 		width = max(width, len(strconv.FormatUint(s.Seq, 10)))
@@ -51,28 +75,18 @@ func (r *Report) Write(w io.Writer) error {
 	if len(r.Segments) > 0 {
 		p("\n")
 	}
-	if len(r.Problems) > 0 {
-		p("problems with the log:\n")
-		for _, s := range r.Problems {
-			p("  - %s\n", s)
-		}
-		p("\n")
+}
+
+// writeList prints a titled list, when it has items.
+func writeList(p printer, title string, items []string) {
+	if len(items) == 0 {
+		return
 	}
-	if len(r.Notes) > 0 {
-		p("notes:\n")
-		for _, s := range r.Notes {
-			p("  - %s\n", s)
-		}
-		p("\n")
+	p("%s:\n", title)
+	for _, s := range items {
+		p("  - %s\n", s)
 	}
-	p("parties:\n")
-	for _, pt := range r.Parties {
-		p("  %-12s  %s  %d %s\n", pt.Role, pt.Address.Hex(), pt.Segments, plural(pt.Segments, "segment"))
-	}
-	t := r.Totals
-	p("\n%d %s: %d ok, %d MISMATCHED, %d unsigned; %s pixels in the segments that check out\n",
-		t.Segments, plural(t.Segments, "segment"), t.OK, t.Mismatched, t.Unsigned, thousands(t.Pixels))
-	return bw.Flush()
+	p("\n")
 }
 
 // segmentText is a segment's renditions, pixels and signers.
