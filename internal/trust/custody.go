@@ -2,6 +2,7 @@ package trust
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,11 +163,20 @@ func (b *Broadcaster) Record(p Published) error {
 		}
 		buf = append(append(buf, j...), '\n')
 	}
-	// One write per segment: a crash leaves whole lines, or a last partial
-	// line that readers skip.
+	return appendLines(f, buf)
+}
+
+// appendLines writes buf at the end of f, once per segment: a crash
+// leaves whole lines, or a last partial line that readers skip. A write
+// that fails (a full disk) is cut back off, so that the log's next line,
+// once space returns, does not follow half a line.
+func appendLines(f *os.File, buf []byte) error {
+	info, err := f.Stat()
+	if err != nil {
+		return errors.Join(err, f.Close())
+	}
 	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return err
+		return errors.Join(err, f.Truncate(info.Size()), f.Close())
 	}
 	return f.Close()
 }
@@ -196,8 +206,12 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	err := os.WriteFile(tmp, data, 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	return os.Rename(tmp, path)
+	if err != nil {
+		_ = os.Remove(tmp) // a full disk must not keep half a segment
+	}
+	return err
 }
