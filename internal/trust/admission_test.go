@@ -2,6 +2,7 @@ package trust
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -10,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/castnet/castnet/internal/clock"
 	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 )
@@ -175,5 +178,27 @@ func TestEarlierSessionsSegmentsBillTheirPermit(t *testing.T) {
 	}
 	if e := fx.ends.ended(); len(e) != 1 || e[0] != "cam/next" {
 		t.Errorf("ended %v, want only the session that cannot pay: cam/next", e)
+	}
+}
+
+// TestPermitSessionEndsAtExpiryWithoutPaidSegments: a permit's session
+// ends when the permit expires even when no segment is ever settled (a
+// free orchestrator, or source only), and not before.
+func TestPermitSessionEndsAtExpiryWithoutPaidSegments(t *testing.T) {
+	fx := newAdmitFixture(t)
+	fake := clock.NewFake(utNow)
+	ends := &endingReasons{}
+	b := fx.broadcaster(func(c *BroadcasterConfig) { c.End, c.Timers, c.Now = ends.end, fake, fake.Now })
+	p := utPermit(fx.bKey.Address, "cam", 9, 0)
+	perm := admitted(t, b, fx.bearer(t, fx.funded, p), "cam", "s9")
+	left := time.Unix(p.Expires.Int64(), 0).Sub(utNow)
+	fake.Advance(left - time.Second)
+	if e := ends.ended(); len(e) != 0 {
+		t.Fatalf("ended %+v a second before the permit expired", e)
+	}
+	fake.Advance(time.Second)
+	e := ends.ended()
+	if len(e) != 1 || e[0].stream != "cam" || e[0].session != perm.session || !errors.Is(e[0].err, ErrPermitExpired) {
+		t.Errorf("ended %+v, want cam/%s ended for its expired permit", e, perm.session)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/castnet/castnet/internal/clock"
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/pm"
 	"github.com/castnet/castnet/internal/sign"
@@ -67,8 +68,11 @@ type BroadcasterConfig struct {
 	// End stops the session of a stream whose publisher can no longer
 	// pay (whip.Server.End): the session is named, so a later session of
 	// the same name is never ended for an earlier one's bill.
-	End    func(stream, session string, reason error)
-	Now    func() time.Time
+	End func(stream, session string, reason error)
+	Now func() time.Time
+	// Timers runs the timer that ends a permit's session when the permit
+	// expires, whatever its segments cost (nil: real time).
+	Timers clock.Clock
 	Logger *slog.Logger
 }
 
@@ -238,9 +242,28 @@ func (b *Broadcaster) commit(ctx context.Context, perm permitted, session string
 		}
 	}
 	perm.session = session
+	b.endAtExpiry(perm)
 	b.log.Info("publisher admitted by permit", "stream", perm.stream, "session", session, "publisher", perm.publisher.Hex(),
 		"expires", time.Unix(perm.permit.Expires.Int64(), 0).UTC().Format(time.RFC3339), "max_price_per_pixel", perm.permit.MaxPricePerPixel)
 	return &perm, nil
+}
+
+// endAtExpiry ends perm's session when its permit expires. Settling a
+// segment checks the expiry too, but only segments that cost something
+// are settled: a session transcoded for free, or published as source
+// only, would otherwise outlive its permit. Ending a session that already
+// ended does nothing (whip.Server.End names it by id).
+func (b *Broadcaster) endAtExpiry(perm permitted) {
+	if b.cfg.End == nil {
+		return
+	}
+	at := time.Unix(perm.permit.Expires.Int64(), 0)
+	clock.Or(b.cfg.Timers).AfterFunc(at.Sub(b.cfg.Now()), func() {
+		err := fmt.Errorf("%w at %s", ErrPermitExpired, at.UTC().Format(time.RFC3339))
+		b.log.Info("publisher's permit expired: ending the session", "stream", perm.stream,
+			"session", perm.session, "publisher", perm.publisher.Hex())
+		b.cfg.End(perm.stream, perm.session, err)
+	})
 }
 
 // refusal is err's reason (without the sign package's class prefix) with
