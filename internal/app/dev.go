@@ -15,6 +15,7 @@ import (
 
 	"github.com/castnet/castnet/internal/broadcaster"
 	"github.com/castnet/castnet/internal/config"
+	"github.com/castnet/castnet/internal/health"
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/ingest/whip"
 	"github.com/castnet/castnet/internal/ledger"
@@ -85,7 +86,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	}
 	d.closers.add(d.RTC.Close)
 	if d.Store, err = hls.New(hls.Config{Dir: filepath.Join(cfg.DataDir, "hls"), Window: cfg.Window,
-		Logger: log.With("component", "hls")}); err != nil {
+		MinFree: minFree(cfg.MinFreeMB), Logger: log.With("component", "hls")}); err != nil {
 		return nil, err
 	}
 	d.closers.add(d.Store.Close)
@@ -105,7 +106,8 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		log.Info("API admin token set: /api/streams shows WHIP session ids and publisher addresses to requests that carry it")
 	}
 	if d.WHIP, err = whip.New(whip.Config{RTC: d.RTC, Starter: d.Broadcaster, Token: cfg.PublishToken,
-		Admitter: d.Trust, MaxStreams: cfg.MaxStreams, Logger: log.With("component", "whip")}); err != nil {
+		Admitter: d.Trust, Accepting: d.Broadcaster.Accepting, MaxStreams: cfg.MaxStreams,
+		Logger: log.With("component", "whip")}); err != nil {
 		return nil, err
 	}
 	d.closers.add(d.WHIP.Close)
@@ -128,6 +130,9 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		}
 		return st.Dir(), true
 	}))
+	ready := health.Handler([]health.Check{{Name: "store", Fn: d.Store.Writable}})
+	mux.Handle("GET /healthz", ready)
+	mux.Handle("GET /readyz", ready)
 	mux.Handle("/", pages)
 	d.HTTP = httpx.ServeLimited(ln, mux, log, httpx.Limits{MaxConns: cfg.Limits.MaxConns})
 	startT()
@@ -281,4 +286,12 @@ func ladderNames(ps []transcode.Profile) []string {
 		out = append(out, p.Name)
 	}
 	return out
+}
+
+// minFree is -min-free-mb as hls.Config.MinFree: 0 is no minimum.
+func minFree(mb int64) int64 {
+	if mb == 0 {
+		return -1
+	}
+	return mb << 20
 }

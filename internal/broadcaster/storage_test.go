@@ -16,7 +16,7 @@ import (
 // store cannot write are counted as failed, the stream's storage says so,
 // and the node refuses new streams with 507 until space returns.
 func TestFullDiskCountsFailedSegmentsAndRefusesNewStreams(t *testing.T) {
-	disk := testfs.SmallDisk(t, "4m")
+	disk := testfs.SmallDisk(t, "400m")
 	store, err := hls.New(hls.Config{Dir: filepath.Join(disk, "hls"), RetryInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

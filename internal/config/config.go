@@ -43,7 +43,10 @@ type Dev struct {
 	ICEServers   []rtc.ICEServer
 	FFmpeg       string
 	Window       int
-	LogLevel     slog.Level
+	// MinFreeMB is the free space, in MiB, the store keeps for live
+	// streams (0: no minimum).
+	MinFreeMB int64
+	LogLevel  slog.Level
 	// Orchestrators (static list) and OrchWebhook (a URL that returns the
 	// list), when set, transcode instead of the local ffmpeg (`castnet
 	// broadcaster`).
@@ -134,6 +137,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.BoolVar(&d.SourceOnly, "source-only", false, "publish segments as cut (H.264 + Opus in MPEG-TS): no transcoding, no ffmpeg; for ingest and relay nodes")
 	fs.IntVar(&d.Window, "hls-window", 6, "segments in a live media playlist")
+	fs.Int64Var(&d.MinFreeMB, "min-free-mb", 256, "free space, in MiB, kept for the streams already live: with less, new streams are refused (507) and /readyz fails; 0: no minimum")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&d.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &d.Identity)
@@ -239,6 +243,9 @@ func (d *Dev) finish() error {
 	}
 	if err := d.Limits.check(); err != nil {
 		errs = append(errs, err)
+	}
+	if d.MinFreeMB < 0 {
+		errs = append(errs, fmt.Errorf("-min-free-mb %d: want 0 (no minimum) or more", d.MinFreeMB))
 	}
 	if d.Window < 3 {
 		errs = append(errs, fmt.Errorf("-hls-window %d: want 3 or more (RFC 8216 §6.2.2)", d.Window))

@@ -168,6 +168,8 @@ type streamState struct {
 	Failures   int    `json:"transcode_failures"`
 	LastError  string `json:"last_error"`
 	SourceOnly int    `json:"segments_source_only"`
+	Failed     int    `json:"segments_failed"`
+	Storage    string `json:"storage"`
 	Latency    string `json:"first_segment_latency"`
 	Turnaround *struct {
 		Segments int     `json:"segments"`

@@ -22,7 +22,9 @@ func TestFullDiskIsLoudAndEndingCatchesUp(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Dir: filepath.Join(disk, "hls"), RetryInterval: 20 * time.Millisecond})
+	// No free-space minimum: this test is about writes that fail (see
+	// TestLowFreeSpaceRefusesNewWork for the minimum).
+	s, err := New(Config{Dir: filepath.Join(disk, "hls"), RetryInterval: 20 * time.Millisecond, MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +57,31 @@ func TestFullDiskIsLoudAndEndingCatchesUp(t *testing.T) {
 	}
 	if m, err := LoadManifest(st.Dir()); err != nil || m.Ended.IsZero() {
 		t.Errorf("after space returned the manifest has no end: %v", err)
+	}
+}
+
+// TestLowFreeSpaceRefusesNewWork: with the default minimum, a store
+// whose disk has less than DefaultMinFree left says it cannot take more,
+// before any write fails, and can again once space is freed.
+func TestLowFreeSpaceRefusesNewWork(t *testing.T) {
+	disk := testfs.SmallDisk(t, "400m")
+	s, err := New(Config{Dir: filepath.Join(disk, "hls")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Writable(); err != nil {
+		t.Fatalf("a store with 400 MiB free: %v", err)
+	}
+	testfs.Exhaust(t, filepath.Join(disk, "rest"))
+	if err := s.Writable(); !errors.Is(err, ErrStorage) || !strings.Contains(err.Error(), "MiB free") {
+		t.Errorf("a full disk: Writable = %v, want ErrStorage saying what is free", err)
+	}
+	if err := os.Remove(filepath.Join(disk, "rest")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Writable(); err != nil {
+		t.Errorf("after freeing space: %v", err)
 	}
 }
 

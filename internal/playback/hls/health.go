@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,6 +26,10 @@ var ErrStorage = errors.New("hls: cannot write the store")
 // DefaultRetryInterval is how often a store that failed to write probes
 // its file system and retries the endings still pending.
 const DefaultRetryInterval = 5 * time.Second
+
+// DefaultMinFree is the free space (256 MiB) a store keeps for the streams
+// already live: about 15 minutes of a default ladder.
+const DefaultMinFree = 256 << 20
 
 // probeFile is written and removed to test that the store can write; its
 // name, starting with '.', is never served.
@@ -62,12 +67,33 @@ func (s *Store) noteWrite(what string, err error) error {
 	return err
 }
 
-// Writable reports why the store cannot write now (nil: it can), as its
-// last write, or probe, found.
+// Writable reports why the store cannot take a new stream now (nil: it
+// can): its last write, or probe, failed, or its file system has less than
+// MinFree left.
 func (s *Store) Writable() error {
 	s.health.mu.Lock()
-	defer s.health.mu.Unlock()
-	return s.health.failed
+	failed := s.health.failed
+	s.health.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	return s.checkFree()
+}
+
+// checkFree refuses a file system with less than MinFree available.
+func (s *Store) checkFree() error {
+	if s.cfg.MinFree < 0 {
+		return nil
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(s.cfg.Dir, &fs); err != nil {
+		return fmt.Errorf("%w: reading free space: %w", ErrStorage, err)
+	}
+	if free := int64(fs.Bavail) * int64(fs.Bsize); free < s.cfg.MinFree {
+		return fmt.Errorf("%w: %d MiB free in %s, less than the %d MiB kept for live streams",
+			ErrStorage, free>>20, s.cfg.Dir, s.cfg.MinFree>>20)
+	}
+	return nil
 }
 
 // endLater keeps st for the retry loop after its End failed.

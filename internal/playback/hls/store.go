@@ -54,6 +54,11 @@ type Config struct {
 	// stream name is reused, and a player never reloads a VOD playlist it
 	// got from a cache. The archived copies are cached for SegmentMaxAge.
 	EndedPlaylistMaxAge time.Duration
+	// MinFree is the free space below which the store counts as unable to
+	// write (Writable fails) while its writes still succeed: new streams
+	// are refused before the disk is full, and the streams already live
+	// keep what is left (default DefaultMinFree; negative: no minimum).
+	MinFree int64
 	// RetryInterval is how often a store that cannot write probes its
 	// file system and retries the endings it could not write (default
 	// DefaultRetryInterval).
@@ -113,6 +118,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.SegmentMaxAge <= 0 {
 		cfg.SegmentMaxAge = DefaultSegmentMaxAge
+	}
+	if cfg.MinFree == 0 {
+		cfg.MinFree = DefaultMinFree
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
