@@ -17,6 +17,15 @@ const (
 	segmentTSType  = "video/mp2t"
 )
 
+// The session's manifest and journal (internal/playback/hls, which this
+// package does not import): the segments its playlists list.
+const (
+	manifestFile = "stream.json"
+	journalFile  = "segments.jsonl"
+)
+
+var manifestTypes = map[string]string{manifestFile: "application/json", journalFile: custodyLogType}
+
 // CustodyPrefix is the path CustodyHandler serves under.
 const CustodyPrefix = "/custody/"
 
@@ -25,6 +34,8 @@ const CustodyPrefix = "/custody/"
 // 405):
 //
 //	/custody/{stream}/custody.jsonl         the log (application/x-ndjson)
+//	/custody/{stream}/stream.json           the segments the playlists list,
+//	/custody/{stream}/segments.jsonl        and the latest ones (hls's manifest)
 //	/custody/{stream}/custody.d/{seq}.ts    a signed source segment (video/mp2t)
 //	/custody/{stream}/{rendition}/{seq}.ts  a rendition (video/mp2t)
 //
@@ -78,6 +89,9 @@ func custodyPath(p string) (stream, name, ctype string, ok bool) {
 	switch {
 	case len(parts) == 2 && parts[1] == CustodyFile:
 		return parts[0], CustodyFile, custodyLogType, true
+	case len(parts) == 2 && (parts[1] == manifestFile || parts[1] == journalFile):
+		// What the playlists list, for verify to compare with the log.
+		return parts[0], parts[1], manifestTypes[parts[1]], true
 	case len(parts) == 3 && (parts[1] == SourceDir || names.Rendition(parts[1])) && validSegmentFile(parts[2]):
 		return parts[0], parts[1] + "/" + parts[2], segmentTSType, true
 	}

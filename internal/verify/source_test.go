@@ -21,6 +21,8 @@ func TestSourcesRefuseTraversal(t *testing.T) {
 	dir := filepath.Join(root, "cam")
 	verifytest.Write(t, filepath.Join(dir, trust.CustodyFile), []byte("{}\n"))
 	verifytest.Write(t, filepath.Join(dir, "180p", "1.ts"), []byte("ts"))
+	verifytest.Write(t, filepath.Join(dir, "stream.json"), []byte("{}"))
+	verifytest.Write(t, filepath.Join(dir, "segments.jsonl"), []byte("{}\n"))
 	verifytest.Write(t, filepath.Join(root, "secret", "1.ts"), []byte("secret"))
 	verifytest.Write(t, filepath.Join(root, "secret.jsonl"), []byte("secret"))
 	if err := os.Symlink(filepath.Join(root, "secret"), filepath.Join(dir, "escape")); err != nil {
@@ -67,7 +69,7 @@ func TestSourcesRefuseTraversal(t *testing.T) {
 	for _, p := range []string{
 		"/custody/cam/../secret/1.ts", "/custody/cam/%2e%2e/secret/1.ts", "/custody/cam/180p%2F1.ts",
 		"/custody/cam/escape/1.ts", "/custody/cam/link.jsonl", "/custody/cam/180p/01.ts", "/custody/cam/180p/1.ts.tmp",
-		"/custody/cam/180p/index.m3u8", "/custody/cam/a/b/1.ts", "/custody/cam/", "/custody/cam", "/custody/",
+		"/custody/cam/180p/index.m3u8", "/custody/cam/a/b/1.ts", "/custody/cam/180p/stream.json", "/custody/cam/index.m3u8", "/custody/cam/", "/custody/cam", "/custody/",
 		"/custody/other/custody.jsonl", "/custody/../cam/custody.jsonl", "/custody/cam/custody.jsonl/",
 		"/custody/cam/Bad/1.ts", "/custody/cam/180p/-1.ts", "/custody/cam/180p/99999999999999999999999.ts",
 		"/custody/c.m/custody.jsonl", "/other/cam/custody.jsonl", "/custody/cam/custody.d/../custody.jsonl",
@@ -83,6 +85,8 @@ func TestSourcesRefuseTraversal(t *testing.T) {
 		{http.MethodGet, "/custody/cam/custody.jsonl", "application/x-ndjson"},
 		{http.MethodHead, "/custody/cam/custody.jsonl", "application/x-ndjson"},
 		{http.MethodGet, "/custody/cam/180p/1.ts", "video/mp2t"},
+		{http.MethodGet, "/custody/cam/stream.json", "application/json"},
+		{http.MethodGet, "/custody/cam/segments.jsonl", "application/x-ndjson"},
 	} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))

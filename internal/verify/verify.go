@@ -71,6 +71,7 @@ func RunWith(ctx context.Context, src Source, opt Options) (Report, error) {
 		return rep, err
 	}
 	v.streamWide(&rep)
+	v.unrecorded(ctx, rep.Segments, &rep)
 	rep.tally(v.signers)
 	return rep, nil
 }

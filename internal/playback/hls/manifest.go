@@ -12,10 +12,17 @@ import (
 	"time"
 )
 
+// ManifestFile and JournalFile hold a session's segment list: what its
+// playlists list (castnet verify compares it with the custody log).
+const (
+	ManifestFile = "stream.json"
+	JournalFile  = "segments.jsonl"
+)
+
 // File names inside a stream's directory.
 const (
-	manifestFile = "stream.json"
-	journalFile  = "segments.jsonl"
+	manifestFile = ManifestFile
+	journalFile  = JournalFile
 	playlistFile = "index.m3u8"
 )
 

@@ -16,7 +16,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/castnet/castnet/internal/mpegts/mpegtstest"
+	"github.com/castnet/castnet/internal/playback/hls"
 	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
@@ -65,6 +65,7 @@ type Custody struct {
 	payer    fmt.Stringer // the session's, committed
 	infoURL  string
 	ff       *transcode.FFmpeg
+	hls      *hls.Stream // playback's session: its files and manifest
 }
 
 // New starts an empty session's directory: Publish and Unsigned add its
@@ -73,7 +74,7 @@ func New(t *testing.T, opt Options) *Custody {
 	t.Helper()
 	mpegtstest.Tool(t, "ffmpeg")
 	mpegtstest.Tool(t, "ffprobe")
-	c := &Custody{Dir: t.TempDir(), Domain: opt.Domain, Broadcaster: Key(), Orchestrator: Key(), Transcoder: Key(),
+	c := &Custody{Domain: opt.Domain, Broadcaster: Key(), Orchestrator: Key(), Transcoder: Key(),
 		SourceWidth: 320, SourceHeight: 240, Pixels: map[uint64]uint64{}, profiles: opt.Profiles}
 	ff, err := transcode.NewFFmpeg(transcode.FFmpegConfig{TempDir: t.TempDir()})
 	if err != nil {
@@ -81,6 +82,7 @@ func New(t *testing.T, opt Options) *Custody {
 	}
 	t.Cleanup(func() { ff.Close() })
 	c.ff, c.infoURL = ff, c.serveInfo(t)
+	c.hls, c.Dir = openPlayback(t, opt.Profiles)
 	cfg := trust.BroadcasterConfig{Key: c.Broadcaster, Domain: c.Domain}
 	if opt.Permit {
 		c.Publisher = Key()
@@ -91,6 +93,27 @@ func New(t *testing.T, opt Options) *Custody {
 		c.admit(t)
 	}
 	return c
+}
+
+// openPlayback opens the session in a real HLS store, which writes the
+// renditions and the manifest of what the playlists list, as the node's
+// playback does.
+func openPlayback(t *testing.T, profiles []transcode.Profile) (*hls.Stream, string) {
+	t.Helper()
+	store, err := hls.New(hls.Config{Dir: t.TempDir(), MinFree: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	vs := make([]hls.Variant, 0, len(profiles))
+	for _, p := range profiles {
+		vs = append(vs, hls.Variant{Name: p.Name})
+	}
+	st, err := store.Open(Stream, vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, st.Dir()
 }
 
 // Key is a fresh key.
@@ -147,9 +170,13 @@ func (c *Custody) Publish(t *testing.T, seq uint64, pattern string) {
 		Duration: func() time.Duration { return time.Second }, Payer: c.payer}
 	rends, proof := c.transcode(t, job, src)
 	var names []string
+	parts := map[string][]byte{}
 	for _, r := range rends {
-		Write(t, filepath.Join(c.Dir, r.Profile.Name, strconv.FormatUint(seq, 10)+".ts"), r.Data)
+		parts[r.Profile.Name] = r.Data
 		names = append(names, r.Profile.Name)
+	}
+	if err := c.hls.AddSegment(seq, time.Second, parts); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.b.Record(trust.Published{Dir: c.Dir, Stream: Stream, Seq: seq, Source: src, Names: names,
 		Profiles: job.Profiles, Proof: proof, Payer: c.payer}); err != nil {
@@ -211,8 +238,20 @@ func (c *Custody) transcode(t *testing.T, job transcode.Job, src []byte) ([]tran
 func (c *Custody) Unsigned(t *testing.T, seq uint64, pattern, why string) {
 	t.Helper()
 	src := mpegtstest.Segment(t, c.SourceWidth, c.SourceHeight, pattern)
-	Write(t, filepath.Join(c.Dir, transcode.SourceName, strconv.FormatUint(seq, 10)+".ts"), src)
+	if err := c.hls.AddSegment(seq, time.Second, map[string][]byte{transcode.SourceName: src}); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.b.Record(trust.Published{Dir: c.Dir, Stream: Stream, Seq: seq, Source: src, Why: why, Payer: c.payer}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PlayOnly publishes segment seq, made from pattern, to playback without
+// a custody line, as when the log cannot be written (a full disk).
+func (c *Custody) PlayOnly(t *testing.T, seq uint64, pattern string) {
+	t.Helper()
+	src := mpegtstest.Segment(t, c.SourceWidth, c.SourceHeight, pattern)
+	if err := c.hls.AddSegment(seq, time.Second, map[string][]byte{transcode.SourceName: src}); err != nil {
 		t.Fatal(err)
 	}
 }
