@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,7 +68,37 @@ func TestFullDiskIsRefusedLoudlyAndCaughtUp(t *testing.T) {
 	if code, failing := readyz(t, n.URL); code != http.StatusOK {
 		t.Errorf("/readyz after space returned: %d %v", code, failing)
 	}
+	checkCustodyAfterFullDisk(t, filepath.Join(disk, "hls", "full"))
 	t.Logf("full disk: %d segments published, %d failed", st.Published, st.Failed)
+}
+
+// checkCustodyAfterFullDisk runs castnet verify on a session that lived
+// through a full disk: every segment it has a record for checks out, and
+// the only problems are playlist entries without a record, each named.
+func checkCustodyAfterFullDisk(t *testing.T, dir string) {
+	t.Helper()
+	out, _ := exec.Command(binary, "verify", "-json", dir).Output()
+	var rep struct {
+		Problems []string `json:"problems"`
+		Segments []struct {
+			Seq    uint64 `json:"seq"`
+			Status string `json:"status"`
+		} `json:"segments"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("castnet verify -json: %v\n%s", err, out)
+	}
+	for _, p := range rep.Problems {
+		if !strings.Contains(p, "without a custody record") {
+			t.Errorf("verify problem %q", p)
+		}
+	}
+	for _, s := range rep.Segments {
+		if s.Status == "mismatch" {
+			t.Errorf("segment %d does not check out after the full disk", s.Seq)
+		}
+	}
+	t.Logf("verify: %d segments recorded, problems %q", len(rep.Segments), rep.Problems)
 }
 
 // waitPublished waits until the stream has published at least k segments.
