@@ -76,11 +76,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "castnet: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	return exitStatus(err, stderr)
+}
+
+// exitStatus says what went wrong, unless the flag package already has,
+// and returns the exit status: 0, 2 for usage, an exitError's own, else 1.
+func exitStatus(err error, stderr io.Writer) int {
+	var coded *exitError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.As(err, &coded):
+		fmt.Fprintln(stderr, "castnet:", err)
+		return coded.code
 	default:
 		fmt.Fprintln(stderr, "castnet:", err)
 		return 1
@@ -89,6 +99,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // errUsage means the flags were wrong; the flag package already said how.
 var errUsage = errors.New("usage")
+
+// exitError is an error that ends castnet with a status other than 1,
+// for a subcommand whose failures a script should tell apart.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))

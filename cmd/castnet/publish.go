@@ -66,6 +66,43 @@ func sizeFlags(fs *flag.FlagSet, sizes string, cfg *publish.Config) error {
 	return nil
 }
 
+// Exit statuses of castnet publish besides 0 (published to the end: the
+// file, -duration or Ctrl-C, and the node took the DELETE), 1 (nothing was
+// published: the offer refused, ICE/DTLS never connected, ffmpeg failed,
+// stopped before connecting) and 2 (usage).
+const (
+	exitLost  = 3 // connected, then lost: the node stopped answering
+	exitEnded = 4 // connected, then the node ended the session
+)
+
+const publishExitHelp = `
+Exit status:
+  0  published to the end (the file, -duration or Ctrl-C) and the node took the DELETE
+  1  nothing was published: the node refused the offer (its status and reason are
+     printed), ICE/DTLS did not connect, ffmpeg failed, or stopped before connecting
+  2  usage error
+  3  connected, then the node stopped answering: "connection lost after T of D: WHY".
+     A killed node is noticed in about 5 s (ICE disconnected, and its HTTP port refuses
+     connections); cut-off media when ICE fails, 15 s, the node's own consent timeout
+  4  connected, then the node ended the session: "the server ended the session after
+     T of D: WHY" (the publisher's balance ran out, or the node shut down)
+`
+
+// publishExit gives a publish error its exit status.
+func publishExit(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, publish.ErrEndedByServer):
+		return &exitError{exitEnded, err}
+	case errors.Is(err, publish.ErrConnectionLost):
+		return &exitError{exitLost, err}
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return errors.New("publish: stopped before publishing began")
+	}
+	return err
+}
+
 func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg publish.Config
 	fs := flag.NewFlagSet("castnet publish", flag.ContinueOnError)
@@ -75,6 +112,7 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "\nTo change resolution mid-stream as a browser does under congestion:\n"+
 			"  castnet publish -test-pattern -sizes 1280x720,640x360 -switch-every 4s WHIP_URL")
+		fmt.Fprint(stderr, publishExitHelp)
 	}
 	fs.StringVar(&cfg.Token, "token", "", "bearer token for the WHIP endpoint (default: $"+config.PublishTokenEnv+", which ps does not show)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (default: end of file, or until Ctrl-C for -test-pattern)")
@@ -133,10 +171,9 @@ func runPublish(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.Logger = newLogger(stderr, level)
 	cfg.Progress = stderr
 	start := time.Now()
-	err := publish.Run(ctx, cfg)
-	if err == nil || errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "published for %s\n", time.Since(start).Round(time.Second))
-		return nil
+	if err := publishExit(ctx, publish.Run(ctx, cfg)); err != nil {
+		return err
 	}
-	return err
+	fmt.Fprintf(stderr, "published for %s\n", time.Since(start).Round(time.Second))
+	return nil
 }

@@ -31,9 +31,13 @@ func siblingTool(ffmpeg, tool string) string {
 }
 
 // runTool runs an ffmpeg-family tool in its own process group, hands its
-// stdout to readOut, and on failure returns ErrFFmpeg with the tail of its
-// stderr. When ctx ends the group gets SIGTERM, then a kill after stopDelay.
-func runTool(ctx context.Context, path string, args []string, readOut func(io.Reader) error) error {
+// stdout to readOut and output pipe i (see pipeTarget) to outputs[i], all
+// read while it runs. On failure it returns ErrFFmpeg with the tail of the
+// tool's stderr, or the first reader's error. When ctx ends, or a reader
+// fails, the group gets SIGTERM, then a kill after stopDelay.
+func runTool(parent context.Context, path string, args []string, readOut func(io.Reader) error, outputs ...func(io.Reader) error) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
 	cmd := exec.CommandContext(ctx, path, args...)
 	setProcessGroup(cmd)
 	cmd.WaitDelay = stopDelay
@@ -43,18 +47,43 @@ func runTool(ctx context.Context, path string, args []string, readOut func(io.Re
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrFFmpeg, path, err)
 	}
+	var pipes outputPipes
+	if err := pipes.attach(cmd, len(outputs)); err != nil {
+		return fmt.Errorf("%w: %s: output pipes: %w", ErrFFmpeg, path, err)
+	}
 	if err := cmd.Start(); err != nil {
+		pipes.closeAll()
 		return fmt.Errorf("%w: %s: %w", ErrFFmpeg, path, err)
 	}
-	readErr := readOut(out)
+	pipes.closeWriters()
+	outErr := make(chan error, 1)
+	go func() { outErr <- pipes.read(outputs, cancel) }()
+	var errs toolErrs
+	errs.read = readOut(out)
 	io.Copy(io.Discard, out) // let the tool finish even if readOut stopped early
-	if err := cmd.Wait(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("publish: %s stopped: %w", filepath.Base(path), ctx.Err())
-		}
-		return fmt.Errorf("%w: %s: %w: %s", ErrFFmpeg, filepath.Base(path), err, tail.String())
+	errs.pipes = <-outErr
+	errs.wait = cmd.Wait()
+	return errs.result(parent, ctx, filepath.Base(path), tail)
+}
+
+// toolErrs are what went wrong in one run of a tool.
+type toolErrs struct{ read, pipes, wait error }
+
+// result picks the error that explains a run: the caller stopping it,
+// then a reader that stopped it (ctx's cause), then the tool's own
+// failure, then what the readers made of a successful run's output.
+func (e toolErrs) result(parent, ctx context.Context, name string, tail *tailWriter) error {
+	switch {
+	case parent.Err() != nil:
+		return fmt.Errorf("publish: %s stopped: %w", name, parent.Err())
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case e.wait != nil:
+		return fmt.Errorf("%w: %s: %w: %s", ErrFFmpeg, name, e.wait, tail.String())
+	case e.read != nil:
+		return e.read
 	}
-	return readErr
+	return e.pipes
 }
 
 // tailWriter keeps the last max bytes written to it.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
@@ -18,17 +17,12 @@ const opusRate = 48000
 
 var annexBStartCode = []byte{0, 0, 0, 1}
 
-// readVideo loads an Annex B H.264 file as access units of one 1/fps tick
-// each, starting at the first IDR.
-func readVideo(path string, fps int) (*trackData, error) {
-	f, err := os.Open(path)
+// readVideo loads an Annex B H.264 stream as access units of one 1/fps
+// tick each, starting at the first IDR.
+func readVideo(r io.Reader, fps int) (*trackData, error) {
+	units, err := splitAccessUnits(bufio.NewReaderSize(r, 1<<16))
 	if err != nil {
 		return nil, fmt.Errorf("publish: video: %w", err)
-	}
-	defer f.Close()
-	units, err := splitAccessUnits(bufio.NewReaderSize(f, 1<<16))
-	if err != nil {
-		return nil, fmt.Errorf("publish: video %s: %w", path, err)
 	}
 	t := &trackData{rate: int64(fps)}
 	for _, au := range units {
@@ -39,7 +33,7 @@ func readVideo(path string, fps int) (*trackData, error) {
 		t.total++
 	}
 	if len(t.frames) == 0 {
-		return nil, fmt.Errorf("%w: no IDR in %s", ErrNoMedia, path)
+		return nil, fmt.Errorf("%w: no IDR in the encoded video", ErrNoMedia)
 	}
 	return t, nil
 }
@@ -130,16 +124,11 @@ func startsAccessUnit(nal []byte) bool {
 	return false
 }
 
-// readAudio loads an Ogg Opus file written one packet per page.
-func readAudio(path string) (*trackData, error) {
-	f, err := os.Open(path)
+// readAudio loads an Ogg Opus stream written one packet per page.
+func readAudio(r io.Reader) (*trackData, error) {
+	t, err := readOpusPackets(bufio.NewReaderSize(r, 1<<16))
 	if err != nil {
 		return nil, fmt.Errorf("publish: audio: %w", err)
-	}
-	defer f.Close()
-	t, err := readOpusPackets(bufio.NewReaderSize(f, 1<<16))
-	if err != nil {
-		return nil, fmt.Errorf("publish: audio %s: %w", path, err)
 	}
 	return t, nil
 }

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -89,10 +90,13 @@ func (p *pacer) due() *pacedTrack {
 	return first
 }
 
+// errOver is the pacer's word for "the session's over channel closed".
+var errOver = errors.New("publish: session over")
+
 // run sends until every track is done, ctx ends (its error is returned) or
-// the connection is lost. Late frames go out at once, so a stall is caught
+// over closes (errOver). Late frames go out at once, so a stall is caught
 // up rather than shifting the rest of the stream.
-func (p *pacer) run(ctx context.Context, lost <-chan struct{}) error {
+func (p *pacer) run(ctx context.Context, over <-chan struct{}) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextReport := time.Second
@@ -101,17 +105,17 @@ func (p *pacer) run(ctx context.Context, lost <-chan struct{}) error {
 		if t == nil {
 			// Let the last frames play out, so that a publish of D
 			// lasts D.
-			return p.wait(ctx, lost, timer, p.end())
+			return p.wait(ctx, over, timer, p.end())
 		}
 		if p.report != nil && nextReport <= t.at() {
-			if err := p.wait(ctx, lost, timer, nextReport); err != nil {
+			if err := p.wait(ctx, over, timer, nextReport); err != nil {
 				return err
 			}
 			p.report(nextReport)
 			nextReport += time.Second
 			continue
 		}
-		if err := p.wait(ctx, lost, timer, t.at()); err != nil {
+		if err := p.wait(ctx, over, timer, t.at()); err != nil {
 			return err
 		}
 		if err := t.write(p.loop); err != nil {
@@ -132,12 +136,12 @@ func (p *pacer) end() time.Duration {
 }
 
 // wait sleeps until start+at.
-func (p *pacer) wait(ctx context.Context, lost <-chan struct{}, timer *time.Timer, at time.Duration) error {
+func (p *pacer) wait(ctx context.Context, over <-chan struct{}, timer *time.Timer, at time.Duration) error {
 	d := time.Until(p.start.Add(at))
 	if d <= 0 {
 		select {
-		case <-lost:
-			return ErrConnectionLost
+		case <-over:
+			return errOver
 		default:
 			return ctx.Err()
 		}
@@ -148,8 +152,8 @@ func (p *pacer) wait(ctx context.Context, lost <-chan struct{}, timer *time.Time
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-lost:
-		return ErrConnectionLost
+	case <-over:
+		return errOver
 	}
 }
 

@@ -96,11 +96,11 @@ func TestPacerEndsWithTheFile(t *testing.T) {
 }
 
 func TestPacerStops(t *testing.T) {
-	lost := make(chan struct{})
-	close(lost)
+	over := make(chan struct{})
+	close(over)
 	p, _, _, _ := newTestPacer(true, 0)
-	if err := p.run(t.Context(), lost); !errors.Is(err, ErrConnectionLost) {
-		t.Errorf("run with lost connection = %v, want ErrConnectionLost", err)
+	if err := p.run(t.Context(), over); !errors.Is(err, errOver) {
+		t.Errorf("run with the session over = %v, want errOver", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -36,10 +37,30 @@ const (
 	opusPayloadType = 111
 )
 
+// The ICE timeouts castnet's node uses (internal/rtc): consent freshness
+// (RFC 7675) checks every 2 s, disconnected after 5 s without an answer,
+// failed 10 s after that. With pion's defaults (failed 25 s after
+// disconnected) a publisher would keep "sending" for half a minute into a
+// node that is gone; with the node's own, both ends give up together.
+const (
+	iceDisconnectedTimeout = 5 * time.Second
+	iceFailedTimeout       = 10 * time.Second
+	iceKeepalive           = 2 * time.Second
+)
+
 // counters are updated from pion's goroutines and read by the progress
 // line and Stats.
 type counters struct {
 	bytes, packets, plis, nacks atomic.Int64
+	heard                       atomic.Int64 // UnixNano of the last RTCP from the server, 0 for none
+}
+
+// lastHeard is when the server last sent RTCP, zero if it never did.
+func (c *counters) lastHeard() time.Time {
+	if ns := c.heard.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // peer is the sending PeerConnection and what watches it.
@@ -49,15 +70,18 @@ type peer struct {
 	count        *counters
 	connected    chan struct{} // closed on the first connected state
 	lost         chan struct{} // closed on failed or closed
+	disconnected chan struct{} // signalled (capacity 1) on each ICE disconnected
 	connOnce     sync.Once
 	lostOnce     sync.Once
+	wasDown      atomic.Bool    // ICE has been disconnected at least once
 	readers      sync.WaitGroup // RTCP readers, one per sender
 }
 
 // newPeer builds a PeerConnection with a sendonly transceiver per track m
 // holds.
 func newPeer(endpoint *url.URL, m *Media) (*peer, error) {
-	p := &peer{count: &counters{}, connected: make(chan struct{}), lost: make(chan struct{})}
+	p := &peer{count: &counters{}, connected: make(chan struct{}), lost: make(chan struct{}),
+		disconnected: make(chan struct{}, 1)}
 	api, err := newAPI(endpoint, p.count)
 	if err != nil {
 		return nil, err
@@ -66,6 +90,7 @@ func newPeer(endpoint *url.URL, m *Media) (*peer, error) {
 		return nil, err
 	}
 	p.pc.OnConnectionStateChange(p.onState)
+	p.pc.OnICEConnectionStateChange(p.onICEState)
 	if err := p.addTracks(m); err != nil {
 		p.close()
 		return nil, err
@@ -96,6 +121,7 @@ func newAPI(endpoint *url.URL, count *counters) (*webrtc.API, error) {
 	// pion leaves out loopback candidates; a server on this host may
 	// listen on nothing else.
 	se.SetIncludeLoopbackCandidate(isLoopbackHost(endpoint.Hostname()))
+	se.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -147,6 +173,7 @@ func (p *peer) readRTCP(s *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
+		p.count.heard.Store(time.Now().UnixNano())
 		for _, pkt := range pkts {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -164,6 +191,19 @@ func (p *peer) onState(s webrtc.PeerConnectionState) {
 		p.connOnce.Do(func() { close(p.connected) })
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		p.lostOnce.Do(func() { close(p.lost) })
+	}
+}
+
+// onICEState tells the session each time ICE stops hearing answers to its
+// consent checks: often the first sign that the server is gone.
+func (p *peer) onICEState(s webrtc.ICEConnectionState) {
+	if s != webrtc.ICEConnectionStateDisconnected {
+		return
+	}
+	p.wasDown.Store(true)
+	select {
+	case p.disconnected <- struct{}{}:
+	default: // one pending signal is enough
 	}
 }
 

@@ -2,7 +2,9 @@ package publish
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,22 +126,51 @@ func TestPrepareFailures(t *testing.T) {
 	}
 }
 
-func TestMediaCloseRemovesTempDirOnce(t *testing.T) {
+func TestPrepareWritesNoFiles(t *testing.T) {
 	needFFmpeg(t)
-	m, err := Prepare(t.Context(), Config{TestPattern: true, Width: 160, Height: 120})
-	if err != nil {
-		t.Fatal(err)
+	input := makeInput(t, "in.mp4", true)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Chdir(t.TempDir())
+	for _, cfg := range []Config{
+		{TestPattern: true, Width: 160, Height: 120},
+		{File: input},
+		switchingPattern(""),
+	} {
+		m, err := Prepare(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.video == nil || m.audio == nil {
+			t.Errorf("%+v: prepared video %v, audio %v; want both", cfg, m.video != nil, m.audio != nil)
+		}
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(m.dir, videoFileName)); err != nil {
-		t.Fatalf("encoded video missing before Close: %v", err)
+	for _, dir := range []string{tmp, "."} {
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("Prepare left %d entries in %s, e.g. %s: it should stream ffmpeg's output through pipes", len(left), dir, left[0].Name())
+		}
 	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
+}
+
+func TestReaderOverTheBudgetStopsFFmpeg(t *testing.T) {
+	needFFmpeg(t)
+	// An endless encode into pipe 3, read by a reader that gives up.
+	args := append(commonArgs(), "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30")
+	args = append(args, videoOutArgs(withDefaultsT(t, Config{}), "0:v:0", pipeTarget(0))...)
+	budget := newByteBudget(10_000)
+	start := time.Now()
+	err := runTool(t.Context(), "ffmpeg", args, func(r io.Reader) error { return scanProgress(r, nil) },
+		func(r io.Reader) error {
+			_, err := readVideo(budget.wrap(r), 30)
+			return cmp.Or(budget.err(), err)
+		})
+	if !errors.Is(err, ErrMediaTooLarge) || !strings.Contains(err.Error(), "more than 10000 bytes") {
+		t.Errorf("runTool = %v, want ErrMediaTooLarge naming the budget", err)
 	}
-	if _, err := os.Stat(m.dir); !os.IsNotExist(err) {
-		t.Errorf("temp dir still there after Close: %v", err)
-	}
-	if err := m.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
+	if d := time.Since(start); d > 2*stopDelay {
+		t.Errorf("an endless encode took %v to stop once its reader failed", d)
 	}
 }

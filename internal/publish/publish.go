@@ -4,6 +4,24 @@
 //
 // It doubles as a load generator: Prepare encodes once into a Media that
 // any number of concurrent Publish calls share read-only.
+//
+// Prepare writes no files. ffmpeg writes each encoded stream into a pipe
+// of its own (descriptors 3 and up), read into memory as it is encoded,
+// so there is no temporary directory for any exit to leave behind, a
+// SIGKILL included, and an ffmpeg whose publisher was killed dies on its
+// next write instead of encoding on. The media is held in memory anyway,
+// so streaming it in costs nothing a file would have saved.
+//
+// Publish is honest about how a session ended. It returns nil only when
+// the media was sent to its end (the duration, the end of the file, or
+// ctx ending) and the closing DELETE did not show the server gone; a
+// refused offer is a *StatusError, a connection that never came up
+// ErrConnectTimeout, and a session that connected and then ended early a
+// *SessionError: ErrConnectionLost when the server stopped answering,
+// ErrEndedByServer when it ended the session itself. To notice quickly it
+// uses the node's ICE timeouts (consent checks every 2 s, disconnected
+// after 5 s, failed 10 s later) and, when ICE reports disconnected, asks
+// the session URL over HTTP whether the session still exists.
 package publish
 
 import (
@@ -30,10 +48,17 @@ var (
 	ErrUnexpectedStatus = errors.New("publish: unexpected WHIP status")
 	// ErrNoLocation reports a 201 without a usable Location header.
 	ErrNoLocation = errors.New("publish: WHIP response lacks Location")
-	// ErrConnectTimeout reports that ICE and DTLS did not connect in time.
+	// ErrConnectTimeout reports that ICE and DTLS did not connect: not in
+	// time, or they failed first.
 	ErrConnectTimeout = errors.New("publish: ICE/DTLS did not connect")
-	// ErrConnectionLost reports that the PeerConnection failed or closed while publishing.
+	// ErrConnectionLost reports, inside a SessionError, that the server
+	// stopped answering while publishing.
 	ErrConnectionLost = errors.New("publish: connection lost")
+	// ErrEndedByServer reports, inside a SessionError, that the server
+	// ended the session while publishing: its session URL answers 404 (a
+	// castnet node does when it ends a session, its publisher's balance
+	// run out, say).
+	ErrEndedByServer = errors.New("publish: the server ended the session")
 )
 
 // Defaults applied by Config when a field is zero.
@@ -143,9 +168,9 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// Run prepares the media described by cfg, publishes it once and cleans up.
-// It returns nil when the duration is reached, the file ends, or ctx ends
-// after publishing began.
+// Run prepares the media described by cfg and publishes it once. It
+// returns nil when the duration is reached, the file ends, or ctx ends
+// after publishing began, and otherwise says what ended it (see Publish).
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.URL == "" {
 		return fmt.Errorf("%w: WHIP URL is required", ErrConfig)

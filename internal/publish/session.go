@@ -7,16 +7,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 )
 
 // Publish sends m to cfg.URL once: offer, answer, ICE and DTLS, then frames
-// paced in real time until cfg.Duration, the end of a file, or ctx ends
-// (which returns nil once sending has begun). It always ends the WHIP
-// session with a DELETE and closes the PeerConnection before returning.
-// Many Publish calls may share one Media concurrently.
+// paced in real time until cfg.Duration, the end of a file, or ctx ends.
+// It returns nil then, unless the closing DELETE finds the server gone;
+// a session that ends early returns a *SessionError (see the package
+// doc). It always ends the WHIP session with a DELETE, unless the server
+// already ended it, and closes the PeerConnection before returning. Many
+// Publish calls may share one Media concurrently.
 func Publish(ctx context.Context, cfg Config, m *Media) (Stats, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -38,10 +41,10 @@ func Publish(ctx context.Context, cfg Config, m *Media) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("publish: peer connection: %w", err)
 	}
-	s := &session{cfg: cfg, client: client, peer: p, media: m, log: cfg.Logger.With("url", cfg.URL)}
+	s := &session{cfg: cfg, client: client, peer: p, media: m, log: cfg.Logger.With("url", cfg.URL),
+		over: make(chan struct{})}
 	st, err := s.run(ctx)
-	s.end(ctx)
-	return st, err
+	return st, s.end(ctx, err)
 }
 
 // session is one publish from offer to DELETE.
@@ -52,6 +55,11 @@ type session struct {
 	media  *Media
 	log    *slog.Logger
 	whip   whipSession // set once the server accepted the offer
+	start  time.Time   // when the connection came up; zero before
+
+	over     chan struct{} // closed with verdict set: the session ended early
+	overOnce sync.Once
+	verdict  *SessionError
 }
 
 func (s *session) run(ctx context.Context) (Stats, error) {
@@ -62,14 +70,29 @@ func (s *session) run(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	s.log.Info("connected", "session", s.whip.location.String())
-	start := time.Now()
-	pc := s.pacer(start)
-	err := pc.run(ctx, s.peer.lost)
-	st := s.stats(time.Since(start), pc)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = nil // the person or the caller stopped publishing
+	s.start = time.Now()
+	pc := s.pacer(s.start)
+	err := s.watching(ctx, func() error { return pc.run(ctx, s.over) })
+	st := s.stats(time.Since(s.start), pc)
+	switch {
+	case s.verdict != nil:
+		return st, s.verdict
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return st, nil // the person or the caller stopped publishing
 	}
 	return st, err
+}
+
+// watching runs send while watch looks out for the end of the session,
+// and returns once both have stopped.
+func (s *session) watching(ctx context.Context, send func() error) error {
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.watch(wctx) })
+	err := send()
+	cancel()
+	wg.Wait()
+	return err
 }
 
 // negotiate makes a complete offer, posts it and applies the answer.
@@ -129,7 +152,7 @@ func (s *session) waitConnected(ctx context.Context) error {
 	case <-s.peer.connected:
 		return nil
 	case <-s.peer.lost:
-		return fmt.Errorf("%w: ICE/DTLS failed (state %s)", ErrConnectionLost, s.peer.pc.ConnectionState())
+		return fmt.Errorf("%w: ICE/DTLS failed before connecting (state %s)", ErrConnectTimeout, s.peer.pc.ConnectionState())
 	case <-timer.C:
 		return fmt.Errorf("%w within %s (state %s): is the server's media port reachable?",
 			ErrConnectTimeout, s.cfg.ConnectTimeout, s.peer.pc.ConnectionState())
@@ -138,20 +161,21 @@ func (s *session) waitConnected(ctx context.Context) error {
 	}
 }
 
-// end deletes the WHIP session, even when ctx is over, and closes the
-// PeerConnection.
-func (s *session) end(ctx context.Context) {
-	if s.whip.location != nil {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
-		code, err := deleteSession(dctx, s.client, s.whip.location, s.cfg.Token)
-		cancel()
-		switch {
-		case err != nil:
-			s.log.Warn("WHIP DELETE failed", "err", err)
-		case code != http.StatusOK && code != http.StatusNoContent:
-			s.log.Warn("WHIP DELETE answered", "status", code)
-		}
+// end deletes the WHIP session, even when ctx is over, unless the server
+// already ended it, then closes the PeerConnection. It returns err, or
+// what the DELETE showed of a session that seemed to end well.
+func (s *session) end(ctx context.Context, err error) error {
+	defer s.closePeer()
+	if s.whip.location == nil || errors.Is(err, ErrEndedByServer) {
+		return err
 	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+	code, derr := deleteSession(dctx, s.client, s.whip.location, s.cfg.Token)
+	cancel()
+	return s.afterDelete(err, code, derr)
+}
+
+func (s *session) closePeer() {
 	if err := s.peer.close(); err != nil {
 		s.log.Debug("closing peer connection", "err", err)
 	}

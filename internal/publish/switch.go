@@ -2,7 +2,6 @@ package publish
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -120,19 +119,6 @@ func (c Config) switchCycle() time.Duration {
 	return time.Duration(len(c.Sizes)) * c.SwitchEvery
 }
 
-// videoFileNames names the encoded video files in playing order: one per
-// size for a switching pattern, else one.
-func videoFileNames(cfg Config) []string {
-	if !cfg.switching() {
-		return []string{videoFileName}
-	}
-	names := make([]string, len(cfg.Sizes))
-	for i := range cfg.Sizes {
-		names[i] = fmt.Sprintf("video-%d.h264", i)
-	}
-	return names
-}
-
 // switchingArgs builds the ffmpeg command line for a test pattern that
 // changes size the way a browser's encoder does under congestion: one
 // testsrc2 picture, so that its clock runs on across every switch, cut
@@ -141,7 +127,7 @@ func videoFileNames(cfg Config) []string {
 // own SPS, PPS and IDR, so the pieces splice into one stream at IDRs. A
 // piece's bitrate is cfg.Bitrate scaled by its share of the largest
 // size's pixels, as a congested sender lowers both together.
-func switchingArgs(cfg Config, dir string) []string {
+func switchingArgs(cfg Config) []string {
 	cycle := formatSeconds(cfg.switchCycle())
 	src := largest(cfg.Sizes)
 	args := commonArgs()
@@ -150,14 +136,13 @@ func switchingArgs(cfg Config, dir string) []string {
 		"-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000:duration="+cycle,
 		"-filter_complex", switchFilter(cfg),
 	)
-	names := videoFileNames(cfg)
 	for i, s := range cfg.Sizes {
 		piece := cfg
 		piece.Bitrate = scaledBitrate(cfg.Bitrate, s, src)
 		label := fmt.Sprintf("[v%d]", i)
-		args = append(args, videoOutArgs(piece, label, filepath.Join(dir, names[i]))...)
+		args = append(args, videoOutArgs(piece, label, pipeTarget(i))...)
 	}
-	return append(args, audioOutArgs("1:a:0", filepath.Join(dir, audioFileName))...)
+	return append(args, audioOutArgs("1:a:0", pipeTarget(len(cfg.Sizes)))...)
 }
 
 // switchFilter splits the pattern into one branch per size; branch i keeps

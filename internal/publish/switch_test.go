@@ -94,11 +94,11 @@ func TestSizesConfigValidation(t *testing.T) {
 
 func TestSwitchingArgsEncodeOnePiecePerSizeFromOnePicture(t *testing.T) {
 	cfg := withDefaultsT(t, Config{TestPattern: true, Sizes: []Size{{1280, 720}, {640, 360}, {1280, 720}}})
-	args := switchingArgs(cfg, "/tmp/prep")
+	args := switchingArgs(cfg)
 	golden(t, filepath.Join("args", "switching_test_pattern_720p_360p_720p.golden"), strings.Join(args, "\n")+"\n")
 
-	outputs := []string{"/tmp/prep/video-0.h264", "/tmp/prep/video-1.h264", "/tmp/prep/video-2.h264", "/tmp/prep/audio.ogg"}
-	if got := flagValues(args, "-y"); !slices.Equal(got, outputs) {
+	outputs := []string{"video pipe:3", "video pipe:4", "video pipe:5", "audio pipe:6"}
+	if got := outputTargets(args); !slices.Equal(got, outputs) {
 		t.Errorf("outputs %v, want %v", got, outputs)
 	}
 	// 360p has a quarter of 720p's pixels, and gets a quarter of its bits.

@@ -28,7 +28,7 @@ type StatusError struct {
 
 // Error names the status and quotes the server's explanation.
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("publish: WHIP server answered %d %s", e.Code, http.StatusText(e.Code))
+	msg := fmt.Sprintf("publish: the WHIP server refused the offer: %d %s", e.Code, http.StatusText(e.Code))
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
@@ -76,11 +76,26 @@ func postOffer(ctx context.Context, client *http.Client, endpoint, token, offer 
 }
 
 // deleteSession ends the session (RFC 9725 section 4.2). It returns the
-// status code so the caller can log an unexpected one.
+// status code so the caller can tell an ended session (404) from a live one.
 func deleteSession(ctx context.Context, client *http.Client, loc *url.URL, token string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil)
+	return sessionRequest(ctx, client, http.MethodDelete, loc, token, "")
+}
+
+// patchSession sends a trickle fragment to the session (RFC 9725 section
+// 4.3.2) and returns the status code.
+func patchSession(ctx context.Context, client *http.Client, loc *url.URL, token, frag string) (int, error) {
+	return sessionRequest(ctx, client, http.MethodPatch, loc, token, frag)
+}
+
+// sessionRequest sends one request to the session resource, with body as
+// a trickle fragment when there is one, and returns the status code.
+func sessionRequest(ctx context.Context, client *http.Client, method string, loc *url.URL, token, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, loc.String(), strings.NewReader(body))
 	if err != nil {
 		return 0, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
 	}
 	setBearer(req, token)
 	resp, err := client.Do(req)
@@ -90,6 +105,30 @@ func deleteSession(ctx context.Context, client *http.Client, loc *url.URL, token
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// endOfCandidates is the trickle fragment (RFC 8840 section 9) that says
+// of the offer's ICE session what was true from the start: there are no
+// candidates to come, since the offer carried them all. A server acts on
+// it by doing nothing, which makes it a fair question whether the session
+// still exists. The fragment names the first media section, which the
+// others are bundled with.
+func endOfCandidates(offer string) string {
+	var ufrag, pwd, mline, mid string
+	for line := range strings.Lines(offer) {
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case ufrag == "" && strings.HasPrefix(line, "a=ice-ufrag:"):
+			ufrag = line
+		case pwd == "" && strings.HasPrefix(line, "a=ice-pwd:"):
+			pwd = line
+		case mline == "" && strings.HasPrefix(line, "m="):
+			mline = line
+		case mid == "" && strings.HasPrefix(line, "a=mid:"):
+			mid = line
+		}
+	}
+	return strings.Join([]string{ufrag, pwd, mline, mid, "a=end-of-candidates", ""}, "\r\n")
 }
 
 // setBearer adds the token the way RFC 9725 section 4.7 asks: a bearer

@@ -119,7 +119,7 @@ func TestStatusErrorNamesStatusAndQuotesBody(t *testing.T) {
 	if !errors.Is(err, ErrUnexpectedStatus) {
 		t.Errorf("%v does not match ErrUnexpectedStatus", err)
 	}
-	if want := "publish: WHIP server answered 409 Conflict: stream cam is already live"; err.Error() != want {
+	if want := "publish: the WHIP server refused the offer: 409 Conflict: stream cam is already live"; err.Error() != want {
 		t.Errorf("Error() = %q, want %q", err.Error(), want)
 	}
 	long := bodySnippet([]byte(strings.Repeat("é", 1000)))

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,12 +30,15 @@ type whipServer struct {
 	// neither side can reach the other and ICE never connects.
 	unreachable bool
 	srv         *httptest.Server
+	udp         *switchConn // every session's media goes through it
+	mux         ice.UDPMux
 
 	mu       sync.Mutex
 	sessions map[string]*webrtc.PeerConnection
 	offers   int
 
 	deletes     atomic.Int32
+	patches     atomic.Int32 // PATCHes of a live session
 	videoRTP    atomic.Int64
 	audioRTP    atomic.Int64
 	badDeletes  atomic.Int32 // DELETEs of unknown sessions or without the token
@@ -55,12 +59,21 @@ func newWHIPServer(t *testing.T) *whipServer {
 	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
 		t.Fatal(err)
 	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := &switchConn{PacketConn: conn}
+	mux := webrtc.NewICEUDPMux(nil, udp)
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEUDPMux(mux)
 	s := &whipServer{
 		t:        t,
+		udp:      udp,
+		mux:      mux,
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)),
 		sessions: map[string]*webrtc.PeerConnection{},
 		linkServers: []string{
@@ -68,10 +81,11 @@ func newWHIPServer(t *testing.T) *whipServer {
 			`<turn:127.0.0.1:3478?transport=udp>; rel="ice-server"; username="user"; credential="pass"; credential-type="password"`,
 		},
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /whip/{stream}", s.offer)
-	mux.HandleFunc("DELETE /whip/{stream}/{id}", s.delete)
-	s.srv = httptest.NewServer(mux)
+	routes := http.NewServeMux()
+	routes.HandleFunc("POST /whip/{stream}", s.offer)
+	routes.HandleFunc("DELETE /whip/{stream}/{id}", s.delete)
+	routes.HandleFunc("PATCH /whip/{stream}/{id}", s.patch)
+	s.srv = httptest.NewServer(routes)
 	t.Cleanup(s.close)
 	return s
 }
@@ -188,6 +202,81 @@ func (s *whipServer) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// patch takes a trickle fragment for a live session and does nothing with
+// it, which is all an end-of-candidates asks.
+func (s *whipServer) patch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	_, ok := s.sessions[r.PathValue("id")]
+	s.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	switch {
+	case !ok || !s.authorized(r):
+		http.Error(w, "no such session", http.StatusNotFound)
+	case r.Header.Get("Content-Type") != "application/trickle-ice-sdpfrag" || !strings.Contains(string(body), "a=ice-ufrag:"):
+		http.Error(w, "want a trickle fragment", http.StatusBadRequest)
+	default:
+		s.patches.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// kill stops the server as SIGKILL would: its media socket goes silent
+// at once, so not even a DTLS close_notify gets out, and its HTTP port
+// refuses connections.
+func (s *whipServer) kill() {
+	s.udp.dropping.Store(true)
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+	s.closeSessions(true)
+}
+
+// endSessions ends every session as a node does when a publisher's
+// balance runs out: the PeerConnection closes, which sends a DTLS
+// close_notify, and the session URL answers 404 from then on. Quietly,
+// the close_notify is lost on the way.
+func (s *whipServer) endSessions(quietly bool) {
+	s.udp.dropping.Store(quietly)
+	s.closeSessions(true)
+}
+
+// silence breaks the media path while HTTP still works: the session URL
+// still answers.
+func (s *whipServer) silence() { s.udp.dropping.Store(true) }
+
+func (s *whipServer) closeSessions(forget bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, pc := range s.sessions {
+		pc.Close()
+		if forget {
+			delete(s.sessions, id)
+		}
+	}
+}
+
+// switchConn is the server's UDP socket with a switch that drops all
+// traffic, in and out, as a dead host or a broken path does.
+type switchConn struct {
+	net.PacketConn
+	dropping atomic.Bool
+}
+
+func (c *switchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.dropping.Load() {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+func (c *switchConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || !c.dropping.Load() {
+			return n, addr, err
+		}
+	}
+}
+
 func stripCandidates(sdp string) string {
 	var keep []string
 	for _, l := range strings.SplitAfter(sdp, "\n") {
@@ -198,15 +287,17 @@ func stripCandidates(sdp string) string {
 	return strings.Join(keep, "")
 }
 
-// close ends the HTTP server and every session still open.
+// close ends the HTTP server, every session still open and the media
+// socket.
 func (s *whipServer) close() {
 	s.srv.Close()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for id, pc := range s.sessions {
 		pc.GracefulClose()
 		delete(s.sessions, id)
 	}
+	s.mu.Unlock()
+	s.mux.Close()
 }
 
 func (s *whipServer) String() string {
