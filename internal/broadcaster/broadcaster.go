@@ -59,6 +59,10 @@ type Config struct {
 	// AdminToken" see each stream's WHIP session id and publisher address,
 	// which the public API never shows (see Handler).
 	AdminToken string
+	// ReconnectGrace is how long an interrupted session's playlists wait
+	// for their publisher's next session to continue them (default
+	// DefaultReconnectGrace; negative: they end at once). See reconnect.go.
+	ReconnectGrace time.Duration
 	// Now is the clock for ending and forgetting streams (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -103,7 +107,9 @@ type Broadcaster struct {
 
 	mu      sync.Mutex
 	streams map[string]*Stream
-	ended   []retired // the ended streams in streams, oldest first
+	ended   []retired        // the ended streams in streams, oldest first
+	held    map[string]*held // interrupted streams waiting for their publisher (reconnect.go)
+	closed  bool
 	wg      sync.WaitGroup
 }
 
@@ -121,6 +127,9 @@ func New(cfg Config) (*Broadcaster, error) {
 	if cfg.TranscodeTimeout <= 0 {
 		cfg.TranscodeTimeout = 10*cfg.Segment + 20*time.Second
 	}
+	if cfg.ReconnectGrace == 0 {
+		cfg.ReconnectGrace = DefaultReconnectGrace
+	}
 	if cfg.MaxInFlight <= 0 {
 		// Room for a failover: segments moved off an orchestrator that hung
 		// are redone while the next ones are cut.
@@ -133,21 +142,39 @@ func New(cfg Config) (*Broadcaster, error) {
 		cfg.Profiles = transcode.DefaultLadder()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Broadcaster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, streams: map[string]*Stream{}}
+	b := &Broadcaster{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, streams: map[string]*Stream{},
+		held: map[string]*held{}}
 	b.recoverStored()
 	return b, nil
 }
 
 // StartStream opens the pipeline for a new publishing session.
 func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink, error) {
-	st, err := newStream(b, p, b.firstSeq(p.Stream))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pred, stale := b.predecessorLocked(p)
+	if stale != nil {
+		go b.endStale(stale)
+	}
+	if pred != nil {
+		_ = pred.seg.Close() // its last segment is cut: the numbers go on from here
+	}
+	st, err := newStream(b, p, b.firstSeqLocked(p.Stream), pred)
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
+	if pred != nil {
+		pred.successor = st
+	}
 	b.replaceLocked(st)
-	b.mu.Unlock()
 	return st, nil
+}
+
+// endStale ends the held playlists of a name taken by someone else.
+func (b *Broadcaster) endStale(h *hls.Stream) {
+	if err := h.End(); err != nil {
+		b.log.Warn("ending the playlists of an interrupted session", "stream", h.Name(), "err", err)
+	}
 }
 
 // firstSeq numbers a new session's first segment after every segment of
@@ -155,8 +182,15 @@ func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink,
 // no segment URL (/hls/{name}/{rendition}/{seq}.ts) ever serves two
 // different segments: caches may keep them for a day.
 func (b *Broadcaster) firstSeq(name string) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.firstSeqLocked(name)
+}
+
+// firstSeqLocked is firstSeq under b.mu.
+func (b *Broadcaster) firstSeqLocked(name string) uint64 {
 	next := b.cfg.Store.NextSeq(name)
-	if old := b.lookup(name); old != nil {
+	if old := b.streams[name]; old != nil {
 		next = max(next, old.nextSeqOf())
 	}
 	return next
@@ -187,6 +221,9 @@ func (b *Broadcaster) Stream(name string) (StreamInfo, error) {
 // Close waits for every stream's last segments to be published, giving up
 // on transcodes still running after a grace period; idempotent.
 func (b *Broadcaster) Close() error {
+	b.mu.Lock()
+	b.closed = true // no interrupted stream waits for a reconnect from here on
+	b.mu.Unlock()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
 	select {
@@ -197,5 +234,6 @@ func (b *Broadcaster) Close() error {
 		<-done
 	}
 	b.cancel()
+	b.endHeld()
 	return nil
 }

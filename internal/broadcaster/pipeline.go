@@ -167,11 +167,10 @@ func (st *Stream) publishLoop() {
 	ended := st.endedAt
 	st.mu.Unlock()
 	st.b.retire(st, ended)
-	if h != nil {
-		if err := h.End(); err != nil {
-			st.setError(fmt.Errorf("end playlists: %w", err))
-		}
+	if st.b.afterLast(st, h) {
+		st.endPlaylists(h)
 	}
+	close(st.drained)
 	st.log.Info("stream ended", "segments", st.stats.published)
 }
 
@@ -238,8 +237,12 @@ func (st *Stream) publish(p *pending) error {
 func (st *Stream) playlist(p *pending) (*hls.Stream, error) {
 	st.observe(p)
 	st.mu.Lock()
-	h, old, vs := st.hls, st.variants, st.declaredVariants()
+	h, old, vs, pred := st.hls, st.variants, st.declaredVariants(), st.pred
+	st.pred = nil
 	st.mu.Unlock()
+	if h == nil && pred != nil {
+		h = st.continuePlaylists(pred)
+	}
 	var err error
 	switch {
 	case h == nil:

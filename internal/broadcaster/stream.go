@@ -66,6 +66,15 @@ type Stream struct {
 	transport whip.SessionStats
 	// storageFailing says the last segment could not be stored.
 	storageFailing bool
+	// pred is the interrupted stream whose playlists this one continues,
+	// until its first segment takes them over (see reconnect.go); successor
+	// the stream that continues this one's, set under b.mu.
+	pred, successor *Stream
+	// drained is closed once the last segment is published and the
+	// playlists ended or handed on.
+	drained chan struct{}
+	// closeReason is why the session ended (Close's).
+	closeReason error
 	// recovered says the record was rebuilt from a session stored by an
 	// earlier run of the node (see recovered.go).
 	recovered bool
@@ -97,9 +106,14 @@ func (c *counters) markRated() {
 	}
 }
 
-func newStream(b *Broadcaster, p whip.Publish, firstSeq uint64) (*Stream, error) {
+func newStream(b *Broadcaster, p whip.Publish, firstSeq uint64, pred *Stream) (*Stream, error) {
 	st := &Stream{b: b, pub: p, log: b.log.With("stream", p.Stream, "session", p.Session),
-		queue: make(chan *pending, 64), state: StateStarting, served: map[string]*served{}}
+		queue: make(chan *pending, 64), state: StateStarting, served: map[string]*served{},
+		drained: make(chan struct{})}
+	if pred != nil {
+		st.inherit(pred)
+		st.pred = pred
+	}
 	now := time.Now()
 	st.stats.startedAt, st.stats.rateSince, st.stats.rated = now, now, make(chan struct{})
 	seg, err := segment.New(segment.Config{
@@ -226,6 +240,9 @@ func (st *Stream) setError(err error) {
 // published, and the playlists end (EXT-X-ENDLIST).
 func (st *Stream) Close(reason error) {
 	st.closed.Do(func() {
+		st.mu.Lock()
+		st.closeReason = reason
+		st.mu.Unlock()
 		st.closing.Store(true)
 		if err := st.seg.Close(); err != nil {
 			st.setError(err)
@@ -239,4 +256,37 @@ func (st *Stream) Close(reason error) {
 			st.b.wg.Done()
 		}()
 	})
+}
+
+// reason is why the session ended (nil while it lasts, or when it ended
+// on purpose).
+func (st *Stream) reason() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.closeReason
+}
+
+// isEnded says whether the stream's last segment is published.
+func (st *Stream) isEnded() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.state == StateEnded
+}
+
+// hlsStream is the stream's playlists (nil before its first segment).
+func (st *Stream) hlsStream() *hls.Stream {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.hls
+}
+
+// endPlaylists ends h (EXT-X-ENDLIST); a store that cannot write now
+// retries it.
+func (st *Stream) endPlaylists(h *hls.Stream) {
+	if h == nil {
+		return
+	}
+	if err := h.End(); err != nil {
+		st.setError(fmt.Errorf("end playlists: %w", err))
+	}
 }

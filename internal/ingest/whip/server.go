@@ -58,6 +58,18 @@ type Publish struct {
 	// being looked up by stream name, so a later session of the name never
 	// changes who pays for this one's.
 	Payer fmt.Stringer
+	// Owner names who publishes (Admitter.Owner: a permit's signer, the
+	// publish token's holders), "" for nobody in particular.
+	Owner string
+}
+
+// Interrupted says whether a session ended because its transport was
+// lost (ICE failed, no media, taken over by its own publisher's new
+// session) rather than because it was meant to end (DELETE, the node's
+// shutdown, a node's decision such as a spent balance): a publisher may
+// come back, and playback may wait for it.
+func Interrupted(reason error) bool {
+	return errors.Is(reason, ErrConnectionFailed) || errors.Is(reason, ErrMediaTimeout) || errors.Is(reason, ErrTakenOver)
 }
 
 // SessionStats are a session's transport counters.

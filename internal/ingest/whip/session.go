@@ -115,7 +115,7 @@ func (ss *session) start(reqCtx context.Context, offer string) (string, error) {
 	sink, err := ss.srv.cfg.Starter.StartStream(ss.ctx, Publish{
 		Stream: ss.stream, Session: ss.id, RemoteAddr: ss.remote,
 		Video: ss.info.Video, Audio: ss.info.Audio,
-		RequestKeyframe: ss.requestKeyframe, Stats: ss.Stats, Payer: ss.payer,
+		RequestKeyframe: ss.requestKeyframe, Stats: ss.Stats, Payer: ss.payer, Owner: ss.owner,
 	})
 	if err != nil {
 		return "", err

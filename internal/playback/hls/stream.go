@@ -56,6 +56,7 @@ type Stream struct {
 	stats          map[string]*renditionStats
 	substitutions  uint64
 	targetRaises   uint64
+	gapNext        bool // Discontinue was called: the next segment is preceded by a discontinuity
 	// multivariant is the multivariant playlist last written: it changes
 	// only with the variants or their measured bitrates, so most segments
 	// need not rewrite it.
@@ -172,6 +173,7 @@ func (st *Stream) AddSegment(seq uint64, duration time.Duration, parts map[strin
 		e.Gap = true
 		st.log.Warn("hls: segment numbers skipped", "seq", seq, "previous", st.entries[n-1].Seq)
 	}
+	e.Gap, st.gapNext = e.Gap || st.gapNext, false
 	st.append(e)
 	if missing := st.missing(e); len(missing) > 0 {
 		st.substitutions += uint64(len(missing))
@@ -339,6 +341,15 @@ func (st *Stream) SetVariants(variants []Variant) error {
 		return st.store.noteWrite(st.name+" playlists", err)
 	}
 	return st.store.noteWrite(st.name+" manifest", writeManifest(st.dir, st.manifest()))
+}
+
+// Discontinue marks the next segment as following a discontinuity
+// (EXT-X-DISCONTINUITY): the publisher reconnected, and its encoder's
+// timeline and parameters start afresh.
+func (st *Stream) Discontinue() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.gapNext = true
 }
 
 // End closes the session: every media playlist becomes the full list of the
