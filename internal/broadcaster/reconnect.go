@@ -19,8 +19,8 @@ import (
 //   - A new session of the name by the same owner (whip.Publish.Owner:
 //     the permit's signer, the publish token, or nobody in particular on
 //     a node without credentials) within that time continues them. So
-//     does one that took over a session still finishing its last
-//     segments.
+//     does one that takes over a session (still open, or interrupted and
+//     finishing its last segments): its first segment waits for those.
 //   - Anyone else, or nobody within the grace, and the playlists end as
 //     they would have; a session ended on purpose (DELETE, the node's
 //     shutdown or decision) ends them at once.
@@ -47,10 +47,18 @@ func (b *Broadcaster) predecessorLocked(p whip.Publish) (pred *Stream, stale *hl
 		return nil, h.st.hlsStream() // someone else: the held playlists end now
 	}
 	old := b.streams[p.Stream]
-	if old != nil && old.successor == nil && !old.isEnded() && old.pub.Owner == p.Owner {
-		return old, nil // still finishing its last segments: they come first
+	if old != nil && old.successor == nil && !old.isEnded() && old.pub.Owner == p.Owner && old.interruptedOrLive() {
+		return old, nil // taken over, or still finishing its last segments: they come first
 	}
 	return nil, nil
+}
+
+// interruptedOrLive says whether st's session is still open (whip lets a
+// new session of its name in only to take it over) or ended interrupted.
+// One that ended on purpose is not continued: the new session would wait
+// for its last transcodes for nothing.
+func (st *Stream) interruptedOrLive() bool {
+	return !st.closing.Load() || whip.Interrupted(st.reason())
 }
 
 // afterLast decides, as st's last segment is published, whether its
