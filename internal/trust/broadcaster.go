@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -100,6 +101,9 @@ type permitted struct {
 	// billed publishers pay from their ledger balance; those on the
 	// Allowed list publish on the node's account.
 	billed bool
+	// logged is set once the session's permit line is in its custody log
+	// (a reconnected publisher's session continues its predecessor's log).
+	logged *atomic.Bool
 }
 
 // String names the payer in logs.
@@ -241,7 +245,7 @@ func (b *Broadcaster) commit(ctx context.Context, perm permitted, session string
 			return nil, err
 		}
 	}
-	perm.session = session
+	perm.session, perm.logged = session, new(atomic.Bool)
 	b.endAtExpiry(perm)
 	b.log.Info("publisher admitted by permit", "stream", perm.stream, "session", session, "publisher", perm.publisher.Hex(),
 		"expires", time.Unix(perm.permit.Expires.Int64(), 0).UTC().Format(time.RFC3339), "max_price_per_pixel", perm.permit.MaxPricePerPixel)

@@ -118,18 +118,24 @@ type Published struct {
 }
 
 // Record appends a published segment to its stream's custody log,
-// starting the log (node and permit lines) when the session is new, and
-// keeps the source bytes the signature covers.
+// starting the log (node and permit lines) when it is new, with a permit
+// line when a permit's session first records into a log it continues,
+// and keeps the source bytes the signature covers.
 func (b *Broadcaster) Record(p Published) error {
 	path := filepath.Join(p.Dir, CustodyFile)
 	var lines []Entry
-	if _, err := os.Stat(path); os.IsNotExist(err) {
+	_, err := os.Stat(path)
+	fresh := os.IsNotExist(err)
+	if fresh {
 		addr, d := b.cfg.Key.Address, b.cfg.Domain
 		lines = append(lines, Entry{Kind: KindNode, Domain: &d, Broadcaster: &addr})
-		if perm := payer(p.Payer); perm != nil {
-			pub, sealed := perm.publisher, perm.sealed
-			lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
-		}
+	}
+	perm := payer(p.Payer)
+	if perm != nil && (fresh || (perm.logged != nil && !perm.logged.Load())) {
+		// The session's first record in this log: the log is new, or the
+		// publisher reconnected and its session continues the log.
+		pub, sealed := perm.publisher, perm.sealed
+		lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
 	}
 	src := SourceDir + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"
 	if err := keepSource(filepath.Join(p.Dir, filepath.FromSlash(src)), p.Source, p.SourceFile); err != nil {
@@ -163,7 +169,13 @@ func (b *Broadcaster) Record(p Published) error {
 		}
 		buf = append(append(buf, j...), '\n')
 	}
-	return appendLines(f, buf)
+	if err := appendLines(f, buf); err != nil {
+		return err
+	}
+	if perm != nil && perm.logged != nil {
+		perm.logged.Store(true)
+	}
+	return nil
 }
 
 // appendLines writes buf at the end of f, once per segment: a crash

@@ -29,6 +29,10 @@ type Report struct {
 	// Permit is the publisher's permit, when the stream was published
 	// under one.
 	Permit *PermitReport `json:"permit,omitempty"`
+	// Permits lists every permit line, in order, when there are more than
+	// one: a publisher that reconnected within the grace went on in the
+	// same log under a new permit.
+	Permits []*PermitReport `json:"permits,omitempty"`
 	// Problems are what does not check out in the log as a whole (the
 	// node and permit lines, the order of lines); any fails the report.
 	Problems []string `json:"problems,omitempty"`

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -26,7 +25,7 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 		r.Status, r.Reasons = StatusUnsigned, []string{l.e.Unsigned}
 		return r, signers{}
 	}
-	c := v.open(l.e)
+	c := v.open(l)
 	c.line()
 	src := c.source(ctx)
 	c.files(ctx)
@@ -46,11 +45,14 @@ func (v *verifier) segment(ctx context.Context, l logLine) (SegmentReport, signe
 // lineCheck is one signed segment line being checked: its entry, the claim
 // gathered from it for trust.CheckSegment, and the reasons found so far.
 type lineCheck struct {
-	v       *verifier
-	e       trust.Entry
-	claim   trust.Claim
-	linked  bool // the segment record links the log's permit
-	reasons []string
+	v      *verifier
+	e      trust.Entry
+	claim  trust.Claim
+	linked bool // the segment record links the log's permit
+	// permitted is the permit in effect at the line: the last permit line
+	// before it (nil: none, an anonymous session).
+	permitted *logPermit
+	reasons   []string
 }
 
 func (c *lineCheck) fail(format string, args ...any) {
@@ -63,22 +65,17 @@ func (c *lineCheck) seg() (sign.Segment, bool) {
 }
 
 // open opens the line's records.
-func (v *verifier) open(e trust.Entry) *lineCheck {
-	pf := e.Proof
-	c := &lineCheck{v: v, e: e, claim: trust.Claim{Broadcaster: v.b, Listed: "the log",
+func (v *verifier) open(l logLine) *lineCheck {
+	e, pf := l.e, l.e.Proof
+	c := &lineCheck{v: v, e: e, permitted: v.permitAt(l.n), claim: trust.Claim{Broadcaster: v.b, Listed: "the log",
 		Segment: trust.Open[sign.Segment](v.d, pf.Segment),
 		Receipt: trust.Open[sign.TranscodeReceipt](v.d, pf.Answer.Receipt),
 		Result:  trust.Open[sign.TranscodeResult](v.d, pf.Answer.Result)}}
 	if seg, ok := c.seg(); ok {
-		c.claim.Duration = time.Duration(min(seg.DurationMs, uint64(maxDuration.Milliseconds()))) * time.Millisecond
+		c.claim.Duration = trust.SignedDuration(seg)
 	}
 	return c
 }
-
-// maxDuration bounds a duration a log's record signs: far longer than any
-// segment, and short enough that the billing limits reckoned from it do
-// not overflow.
-const maxDuration = 24 * time.Hour
 
 // line checks the log line against its segment record: the seq, the
 // profiles logged, the renditions among them, and the permit linked. The
@@ -113,17 +110,18 @@ func (c *lineCheck) profile(name string) (transcode.Profile, bool) {
 	return c.e.Profiles[i], true
 }
 
-// permit checks the permit the segment record links against the log's.
+// permit checks the permit the segment record links against the one in
+// effect at its line.
 func (c *lineCheck) permit(linked common.Hash) {
-	v := c.v
+	pm := c.permitted
 	switch {
-	case v.logPermit == nil && linked != (common.Hash{}):
+	case pm == nil && linked != (common.Hash{}):
 		c.fail("segment record links permit %s, but the log has no permit", linked.Hex())
-	case v.logPermit != nil && linked == (common.Hash{}):
-		c.fail("segment record links no permit, but the log's permit is %s", v.digest.Hex())
-	case v.logPermit != nil && linked != v.digest:
-		c.fail("segment record links permit %s, not the log's permit %s", linked.Hex(), v.digest.Hex())
-	case v.logPermit != nil:
+	case pm != nil && linked == (common.Hash{}):
+		c.fail("segment record links no permit, but the log's permit is %s", pm.digest.Hex())
+	case pm != nil && linked != pm.digest:
+		c.fail("segment record links permit %s, not the log's permit %s", linked.Hex(), pm.digest.Hex())
+	case pm != nil:
 		c.linked = true
 	}
 }

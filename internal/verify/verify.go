@@ -104,10 +104,10 @@ type verifier struct {
 	src Source
 	d   sign.Domain
 	b   common.Address
-	// logPermit is the log's permit (nil without one); digest its EIP-712
-	// digest, the value segment records link to.
-	logPermit *sign.Permit
-	digest    common.Hash
+	// permits are the log's permit lines, in order: each is in effect for
+	// the segment lines after it (a publisher that reconnected continues
+	// the log under its new permit).
+	permits []logPermit
 	// signers are each segment's recovered signers, for the parties.
 	signers []signers
 }
@@ -129,25 +129,50 @@ func newVerifier(src Source, node logLine, opt Options, rep *Report) (*verifier,
 	return v, nil
 }
 
-// lines reads the lines after the node line: the permit line, which only
-// the second line may be, and the segment lines, which it returns.
+// lines reads the lines after the node line: permit lines, each starting
+// a publisher's session (the first right after the node line, later ones
+// where a reconnected publisher went on under a new permit), and the
+// segment lines, which it returns.
 func (v *verifier) lines(lines []logLine, rep *Report) []logLine {
 	var segs []logLine
-	for i, l := range lines {
+	for _, l := range lines {
 		switch l.e.Kind {
 		case trust.KindNode:
 			rep.Problems = append(rep.Problems, fmt.Sprintf("line %d: a second node line", l.n))
 		case trust.KindPermit:
-			if i != 0 {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("line %d: a permit line after the log's start (a node writes it right after the node line)", l.n))
-				continue
+			pr := v.permit(l, &rep.Problems)
+			if rep.Permit == nil {
+				rep.Permit = pr
 			}
-			rep.Permit = v.permit(l, &rep.Problems)
+			rep.Permits = append(rep.Permits, pr)
 		case trust.KindSegment:
 			segs = append(segs, l)
 		}
 	}
+	if len(rep.Permits) < 2 {
+		rep.Permits = nil // the one is Permit
+	}
 	return segs
+}
+
+// logPermit is a permit line: where it is, the permit and its digest
+// (what segment records link to).
+type logPermit struct {
+	line   int
+	permit sign.Permit
+	digest common.Hash
+}
+
+// permitAt is the permit in effect at line: the last permit line before
+// it, nil when there is none.
+func (v *verifier) permitAt(line int) *logPermit {
+	var in *logPermit
+	for i := range v.permits {
+		if v.permits[i].line < line {
+			in = &v.permits[i]
+		}
+	}
+	return in
 }
 
 // permit checks the permit line: its signature recovers the publisher it
@@ -174,7 +199,7 @@ func (v *verifier) permit(l logLine, problems *[]string) *PermitReport {
 	if p.Broadcaster != v.b {
 		add("it lets broadcaster %s take the stream, not this log's %s", p.Broadcaster.Hex(), v.b.Hex())
 	}
-	v.logPermit, v.digest = &p, pr.Digest
+	v.permits = append(v.permits, logPermit{line: l.n, permit: p, digest: pr.Digest})
 	return pr
 }
 
@@ -245,7 +270,10 @@ func (v *verifier) streamWide(rep *Report) {
 	if p := rep.Permit; p != nil && rep.Stream == "" {
 		rep.Stream = p.Stream
 	}
-	if p := rep.Permit; p != nil && p.Stream != rep.Stream {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("permit: it is for stream %q, the segments are of %q", p.Stream, rep.Stream))
+	for _, p := range append([]*PermitReport{rep.Permit}, rep.Permits...) {
+		if p != nil && p.Stream != rep.Stream {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("permit: it is for stream %q, the segments are of %q", p.Stream, rep.Stream))
+			break
+		}
 	}
 }

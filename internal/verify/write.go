@@ -48,6 +48,10 @@ func (r *Report) writeHead(p printer) {
 	} else {
 		p("  publisher    none: an anonymous stream, no permit\n")
 	}
+	for _, pm := range r.Permits[min(1, len(r.Permits)):] {
+		p("  reconnected  %s (permit nonce %s, expires %s, digest %s)\n",
+			pm.Publisher.Hex(), pm.Nonce, unixText(pm.Expires), short(pm.Digest.Hex()))
+	}
 	p("\n")
 }
 

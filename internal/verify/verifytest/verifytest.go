@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,10 +142,18 @@ func (c *Custody) serveInfo(t *testing.T) string {
 
 // admit signs the publisher's permit and admits it as WHIP would: Admit,
 // then the commit whip makes once the stream name is the session's.
-func (c *Custody) admit(t *testing.T) {
+func (c *Custody) admit(t *testing.T) { c.admitAs(t, 7, "s1") }
+
+// Reconnect admits the publisher again under a new permit (nonce), as a
+// reconnected session that continues the log: later segments are its.
+func (c *Custody) Reconnect(t *testing.T, nonce int64) {
+	c.admitAs(t, nonce, "s"+strconv.FormatInt(nonce, 10))
+}
+
+func (c *Custody) admitAs(t *testing.T, nonce int64, session string) {
 	t.Helper()
 	c.Permit = sign.Permit{Stream: Stream, Broadcaster: c.Broadcaster.Address, Expires: big.NewInt(time.Now().Add(time.Hour).Unix()),
-		MaxPricePerPixel: big.NewInt(0), Nonce: big.NewInt(7)}
+		MaxPricePerPixel: big.NewInt(0), Nonce: big.NewInt(nonce)}
 	sig, err := sign.SignRecord(c.Publisher, c.Domain, c.Permit)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +164,7 @@ func (c *Custody) admit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.payer, err = commit(t.Context(), "s1"); err != nil {
+	if c.payer, err = commit(t.Context(), session); err != nil {
 		t.Fatal(err)
 	}
 }
