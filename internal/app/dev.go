@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/castnet/castnet/internal/broadcaster"
 	"github.com/castnet/castnet/internal/config"
@@ -97,7 +98,8 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, SourceOnly: cfg.SourceOnly,
 		Profiles: cfg.Profiles, Store: d.Store, Segment: cfg.Segment, Logger: log,
 		KeepEnded: cfg.API.KeepEnded, EndedTTL: cfg.API.EndedTTL, AdminToken: cfg.API.AdminToken,
-		Custody: func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
+		ReconnectGrace: reconnectGrace(cfg.ReconnectGrace),
+		Custody:        func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
 	}); err != nil {
 		return nil, err
 	}
@@ -294,4 +296,12 @@ func minFree(mb int64) int64 {
 		return -1
 	}
 	return mb << 20
+}
+
+// reconnectGrace is -reconnect-grace as broadcaster.Config's: 0 is none.
+func reconnectGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -43,6 +43,9 @@ type Dev struct {
 	ICEServers   []rtc.ICEServer
 	FFmpeg       string
 	Window       int
+	// ReconnectGrace is how long an interrupted session's playlists wait
+	// for their publisher to come back (0: they end at once).
+	ReconnectGrace time.Duration
 	// MinFreeMB is the free space, in MiB, the store keeps for live
 	// streams (0: no minimum).
 	MinFreeMB int64
@@ -137,6 +140,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.BoolVar(&d.SourceOnly, "source-only", false, "publish segments as cut (H.264 + Opus in MPEG-TS): no transcoding, no ffmpeg; for ingest and relay nodes")
 	fs.IntVar(&d.Window, "hls-window", 6, "segments in a live media playlist")
+	fs.DurationVar(&d.ReconnectGrace, "reconnect-grace", 10*time.Second, "how long a dropped publisher's playlists wait, without ENDLIST, for its next session to continue them; 0: they end at once")
 	fs.Int64Var(&d.MinFreeMB, "min-free-mb", 256, "free space, in MiB, kept for the streams already live: with less, new streams are refused (507) and /readyz fails; 0: no minimum")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&d.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
@@ -243,6 +247,9 @@ func (d *Dev) finish() error {
 	}
 	if err := d.Limits.check(); err != nil {
 		errs = append(errs, err)
+	}
+	if d.ReconnectGrace < 0 {
+		errs = append(errs, fmt.Errorf("-reconnect-grace %s: want 0 or more", d.ReconnectGrace))
 	}
 	if d.MinFreeMB < 0 {
 		errs = append(errs, fmt.Errorf("-min-free-mb %d: want 0 (no minimum) or more", d.MinFreeMB))
