@@ -85,7 +85,7 @@ func TestVerifyCommand(t *testing.T) {
 	verifytest.Write(t, path, b)
 	out, _, err = verify(dir)
 	if err == nil || err.Error() != "1 of 2 segments do not check out" || !strings.Contains(out, "seq 0  MISMATCH") ||
-		!strings.Contains(out, "rendition 120p (120p/0.ts): keccak256") || !strings.Contains(out, "verdict: FAIL") {
+		!strings.Contains(out, "rendition 120p (120p/0.ts): SHA-256") || !strings.Contains(out, "verdict: FAIL") {
 		t.Errorf("tampered: %v\n%s", err, out)
 	}
 	var stdout, stderr bytes.Buffer

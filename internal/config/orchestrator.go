@@ -54,7 +54,7 @@ func ParseOrchestrator(args []string, out io.Writer) (Orchestrator, error) {
 	fs.IntVar(&o.Capacity, "capacity", 2, "segments transcoded at once (with -transcode local)")
 	fs.Int64Var(&o.PricePerPixel, "price", 0, "price per output pixel, in wei")
 	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary (with -transcode local)")
-	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage), hang (never answer) or inflate (each rendition sent 50 times over, and charged for)")
+	fs.StringVar(&o.Fault, "fault", "", "testing only: misbehave on purpose, corrupt (renditions are garbage), hang (never answer) or inflate (each rendition sent 50 times over, which its own gate refuses to sign for)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "loopback address for /debug/pprof/ and /debug/runtime (off by default)")
 	addIdentityFlags(fs, &o.Identity)

@@ -135,16 +135,16 @@ func TestLiesAreNeverPaidFor(t *testing.T) {
 	}
 }
 
-// startRefuser starts a node that answers every segment 402, as one that
-// takes the payment and refuses the work does.
-func startRefuser(t *testing.T) *fakeNode {
+// startRefuser starts a node whose gate refuses every segment with
+// refusal: 402 as one that takes the payment and refuses the work does.
+func startRefuser(t *testing.T, refusal error) *fakeNode {
 	t.Helper()
 	n := &fakeNode{}
 	n.mode.Store("ok")
 	n.info.Store(goodInfo)
 	gate := gateFunc(func(*http.Request, transcode.Job) (remote.Admission, error) {
 		n.calls.Add(1)
-		return nil, fmt.Errorf("credit 0 wei, this segment needs about 1000 wei: %w", httpx.ErrPaymentRequired)
+		return nil, refusal
 	})
 	mux := http.NewServeMux()
 	mux.Handle(remote.Path, remote.NewHandler(remote.HandlerConfig{Transcoder: transcoderFunc(n.transcode), Capacity: 8, Gate: gate}))
@@ -166,8 +166,9 @@ func (f gateFunc) Admit(r *http.Request, job transcode.Job) (remote.Admission, e
 // cannot take payment after payment; a 402 to an unpaid request (terms we
 // did not know) is not its fault.
 func TestPaid402IsAFault(t *testing.T) {
+	unpaid := fmt.Errorf("credit 0 wei, this segment needs about 1000 wei: %w", httpx.ErrPaymentRequired)
 	t.Run("after a payment", func(t *testing.T) {
-		r, g := startRefuser(t), startNode(t, "ok")
+		r, g := startRefuser(t, unpaid), startNode(t, "ok")
 		s := &paySealer{pay: true}
 		p := newPool(t, Config{URLs: urls(r, g), Sealer: s.forNode})
 		for seq := range uint64(3) {
@@ -181,11 +182,29 @@ func TestPaid402IsAFault(t *testing.T) {
 		}
 	})
 	t.Run("unpaid", func(t *testing.T) {
-		r, g := startRefuser(t), startNode(t, "ok")
+		r, g := startRefuser(t, unpaid), startNode(t, "ok")
 		p := newPool(t, Config{URLs: urls(r, g), Sealer: (&paySealer{}).forNode})
 		mustTranscode(t, p, "a", 1)
 		if st := state(t, p, r.URL); st.SegmentsFailed != 0 || len(st.SuspendedFor) != 0 {
 			t.Errorf("refuser: failed %d, suspended for %q", st.SegmentsFailed, st.SuspendedFor)
 		}
 	})
+}
+
+// TestPaid503IsBusy: a node that answers 503 to a paid request, as an
+// orchestrator that could not store the payment's winning tickets does
+// (pm.ErrNotPersisted: it took none of them), is busy, not faulty: the
+// segment goes to the next node and the node is not suspended.
+func TestPaid503IsBusy(t *testing.T) {
+	r := startRefuser(t, httpx.WithRetryAfter(fmt.Errorf("winning tickets could not be stored: %w", httpx.ErrUnavailable), time.Second))
+	g := startNode(t, "ok")
+	s := &paySealer{pay: true}
+	p := newPool(t, Config{URLs: urls(r, g), Sealer: s.forNode})
+	mustTranscode(t, p, "a", 1)
+	if r.count() != 1 || !slices.Equal(s.calls(r.URL), []string{"pay", "failed 503"}) {
+		t.Errorf("the refuser: %d requests, sealer calls %q; want one paid request, failed 503", r.count(), s.calls(r.URL))
+	}
+	if st := state(t, p, r.URL); st.SegmentsFailed != 0 || len(st.SuspendedFor) != 0 {
+		t.Errorf("a paid 503 counted as a fault: failed %d, suspended for %q", st.SegmentsFailed, st.SuspendedFor)
+	}
 }

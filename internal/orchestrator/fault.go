@@ -20,9 +20,10 @@ const (
 	FaultHang = "hang"
 	// FaultInflate makes real renditions and sends each transcoded one
 	// InflateTimes over, continuity counters renumbered so that it demuxes
-	// as one stream: the orchestrator's own gate signs for, and charges,
-	// InflateTimes the pixels (issue 11, attack 3). A broadcaster must
-	// refuse it and never bill it.
+	// as one stream (issue 11, attack 3): the orchestrator's own gate holds
+	// it to the billing rules, as it does a transcoder node's answer, and
+	// refuses to sign for or charge it (502), so a broadcaster fails the
+	// segment over and bills nothing for it.
 	FaultInflate = "inflate"
 )
 

@@ -110,8 +110,13 @@ func slowNode(t *testing.T, mode string, cfg Config) (string, func() int) {
 // startTranscoder runs a transcoder node with slots slots against base.
 func startTranscoder(t *testing.T, base string, log *slog.Logger) {
 	t.Helper()
-	node, err := transcoder.New(transcoder.Config{OrchestratorURL: base, Secret: "s", Capacity: slots,
-		Transcoder: sized{}, Logger: log})
+	runTranscoder(t, transcoder.Config{OrchestratorURL: base, Secret: "s", Capacity: slots, Transcoder: sized{}, Logger: log})
+}
+
+// runTranscoder runs a transcoder node until the test ends.
+func runTranscoder(t *testing.T, cfg transcoder.Config) {
+	t.Helper()
+	node, err := transcoder.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,16 @@ import (
 	"github.com/castnet/castnet/internal/transcode"
 )
 
-// One set of checks serves both readers of a transcoded segment's records:
+// One set of checks serves every reader of a transcoded segment's records:
 // the broadcaster's sealer as an orchestrator's answer arrives
-// (sealer.Answer), and `castnet verify` as it replays a custody log
-// (internal/verify). Each gathers the facts its own way, the sealer from
-// the job and the bytes it received, the verifier from the log line and the
-// files it reads again, and CheckSegment holds them to the same rules:
+// (sealer.Answer), `castnet verify` as it replays a custody log
+// (internal/verify), and, before any receipt exists, the orchestrator's
+// gate as a transcoder's result arrives (admission.vouch, with NoReceipt:
+// it signs a receipt only for what the broadcaster will accept and pay).
+// Each gathers the facts its own way, the sealer from the job and the bytes
+// it received, the verifier from the log line and the files it reads
+// again, the gate from the job and the broadcaster's record, and
+// CheckSegment holds them to the same rules:
 //
 //   - the records open, and the segment record is the broadcaster's;
 //   - the receipt is signed by the orchestrator it names, the result by
@@ -77,6 +81,22 @@ type Claim struct {
 	// Listed says where Renditions were listed, for failures: "the
 	// answer", "the log".
 	Listed string
+	// NoReceipt says the claim is checked before any receipt is signed:
+	// the orchestrator's gate holds a transcoder's result to these rules
+	// before it signs a receipt over what the result names. Receipt and
+	// the rules about it are then left out.
+	NoReceipt bool
+}
+
+// maxSignedDuration bounds a duration a segment record signs: far longer
+// than any segment, and short enough that the billing limits reckoned from
+// it do not overflow.
+const maxSignedDuration = 24 * time.Hour
+
+// SignedDuration is the duration seg signs, as a Claim's Duration (0:
+// none signed).
+func SignedDuration(seg sign.Segment) time.Duration {
+	return time.Duration(min(seg.DurationMs, uint64(maxSignedDuration.Milliseconds()))) * time.Millisecond
 }
 
 // Received is one rendition as a checker holds it.
@@ -135,7 +155,7 @@ const (
 
 // CheckSegment holds a claim to the rules above and returns every failure.
 func CheckSegment(c Claim) Checked {
-	k := &checker{c: c, rc: c.Receipt.Err == nil, res: c.Result.Err == nil, seg: c.Segment.Err == nil}
+	k := &checker{c: c, rc: c.Receipt.Err == nil && !c.NoReceipt, res: c.Result.Err == nil, seg: c.Segment.Err == nil}
 	k.records()
 	k.parties()
 	k.input()
@@ -169,7 +189,7 @@ func (k *checker) records() {
 	case c.Segment.Signer != c.Broadcaster:
 		k.fail(ruleBroadcaster, "segment record signed by %s, not the broadcaster %s", c.Segment.Signer.Hex(), c.Broadcaster.Hex())
 	}
-	if !k.rc {
+	if !k.rc && !c.NoReceipt {
 		k.fail(ruleRecord, "receipt: %v", c.Receipt.Err)
 	}
 	if !k.res {
@@ -271,8 +291,8 @@ func (k *checker) compareHash(l signedList, h common.Hash, i int) {
 		return
 	}
 	if i >= len(signed) {
-		k.fail(ruleRenditions, "%s: keccak256 %s, and the %s hash only %d renditions", label, h.Hex(), l.what, len(signed))
+		k.fail(ruleRenditions, "%s: SHA-256 %s, and the %s hash only %d renditions", label, h.Hex(), l.what, len(signed))
 		return
 	}
-	k.fail(ruleRenditions, "%s: keccak256 %s, but the %s %s %s", label, h.Hex(), l.what, l.verb, signed[i].Hex())
+	k.fail(ruleRenditions, "%s: SHA-256 %s, but the %s %s %s", label, h.Hex(), l.what, l.verb, signed[i].Hex())
 }

@@ -115,6 +115,17 @@ type paidNode struct {
 	rc    *pm.Recipient
 	snd   *pm.Sender
 	gate  *Orchestrator
+	// liar answers as a lying orchestrator does (lyingAnswer), not
+	// through gate.
+	liar bool
+}
+
+// answer is adm's answer from n's gate, or from a liar when n is one.
+func (n *paidNode) answer(adm remote.Admission, rends []transcode.Rendition) (http.Header, error) {
+	if n.liar {
+		return n.lyingAnswer(adm, rends)
+	}
+	return adm.Answer(rends)
 }
 
 func newPaidNode(t *testing.T, price int64) *paidNode {
@@ -399,15 +410,17 @@ func TestGateAnswerRefusesLyingTranscoder(t *testing.T) {
 		proof string
 		want  string
 	}{
-		"other input": {result(tKey, func(r *sign.TranscodeResult) { r.Segment = sign.Keccak(append(src, 0)) }), "for other bytes"},
+		"other input": {result(tKey, func(r *sign.TranscodeResult) { r.Segment = sign.Keccak(append(src, 0)) }),
+			"transcode result is for segment " + sign.Keccak(append(src, 0)).Hex() + ", the signed segment is " + in.Keccak.Hex()},
 		"other renditions": {result(tKey, func(r *sign.TranscodeResult) {
 			r.Renditions[1], r.Renditions[2] = r.Renditions[2], r.Renditions[1]
-		}), "for other bytes"},
-		"a rendition missing": {result(tKey, func(r *sign.TranscodeResult) { r.Renditions = r.Renditions[:2] }), "for other bytes"},
+		}), "rendition 180p: its bytes are rendition #3 (odd) of the transcode result, not #2"},
+		"a rendition missing": {result(tKey, func(r *sign.TranscodeResult) { r.Renditions = r.Renditions[:2] }),
+			"transcode result hashes 2 renditions, the transcoder's answer lists 3"},
 		"more pixels": {result(tKey, func(r *sign.TranscodeResult) { r.Pixels++ }),
-			"another pixel count (" + strconv.FormatUint(px+1, 10) + ", counted " + strconv.FormatUint(px, 10) + ")"},
+			"the transcode result claims " + strconv.FormatUint(px+1, 10) + ", the renditions hold " + strconv.FormatUint(px, 10)},
 		"signed by another": {result(stranger, func(*sign.TranscodeResult) {}),
-			"result names transcoder " + tKey.Address.Hex() + " but " + stranger.Address.Hex() + " signed it"},
+			"transcode result signed by " + stranger.Address.Hex() + ", but it names transcoder " + tKey.Address.Hex()},
 		"not base64": {"***", "not base64url"},
 		"unknown field": {func() string {
 			v, _ := encodeHeader(map[string]any{"record": json.RawMessage(`{}`), "signature": "0x", "extra": 1})

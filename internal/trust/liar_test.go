@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,9 @@ import (
 	"github.com/castnet/castnet/internal/mpegts"
 	"github.com/castnet/castnet/internal/mpegts/mpegtstest"
 	"github.com/castnet/castnet/internal/pm"
+	"github.com/castnet/castnet/internal/sign"
 	"github.com/castnet/castnet/internal/transcode"
+	"github.com/castnet/castnet/internal/transcode/remote"
 )
 
 // Lying orchestrators (issue 11, attack 3): an orchestrator signs for
@@ -88,45 +91,160 @@ func forged(rends []transcode.Rendition, name string, data []byte) []transcode.R
 	return out
 }
 
+// lie is an answer that inflates a segment's pixels, and how the billing
+// rules tell.
+type lie struct {
+	rends []transcode.Rendition
+	why   string
+}
+
+// lies are the ways an answer inflates rends, a real segment of utJob
+// (320x240, 1 s: 180p at 25 fps fits to 240x180, "odd" at 15 fps to
+// 250x188): renditions sent 50 times over or twice, continuity counters
+// renumbered; an SPS far larger than the fitted size, at the start or
+// mid-segment; the source's size; more frames than the profile's rate
+// allows.
+func lies(t *testing.T, rends []transcode.Rendition) map[string]lie {
+	t.Helper()
+	return map[string]lie{
+		"renditions repeated 50 times":          {repeated(rends, 50), "49 of its 1250 frames repeat or go back in time"},
+		"renditions repeated twice":             {repeated(rends, 2), "1 of its 50 frames repeat or go back in time"},
+		"a forged SPS of 16896x16896":           {forged(rends, "180p", fakeVideo(t, 25, 25, 16896, 16896, 0, 0, 0)), "its SPS says 16896x16896, the job asked for 240x180"},
+		"an SPS that switches mid-segment":      {forged(rends, "180p", fakeVideo(t, 25, 25, 240, 180, 12, 16896, 16896)), "an SPS switches it to 16896x16896 mid-segment"},
+		"the source's size, not the fitted one": {forged(rends, "180p", fakeVideo(t, 25, 25, 320, 240, 0, 0, 0)), "its SPS says 320x240, the job asked for 240x180"},
+		"four times the profile's frame rate":   {forged(rends, "180p", fakeVideo(t, 100, 100, 240, 180, 0, 0, 0)), "100 frames, above the 33 that 25 fps for 1s allows"},
+	}
+}
+
+// TestGateVouchesOnlyForWhatItBills (issue 11): an orchestrator's gate
+// asked to vouch for inflated renditions, signed by a transcoder node (an
+// honest count of the lie's pixels) or made by its own transcoder, refuses
+// to sign a receipt (502, naming the billing rule) and charges the
+// broadcaster nothing: it holds them to the rules the broadcaster will
+// (CheckSegment). The honest answer is charged the pixels they count.
+func TestGateVouchesOnlyForWhatItBills(t *testing.T) {
+	_, in, rends, px := realRenditions(t)
+	job, tKey := utJob(0), vfKey(t)
+	for name, lie := range lies(t, rends) {
+		for _, by := range []string{"a transcoder node", "its own transcoder"} {
+			t.Run(name+" by "+by, func(t *testing.T) {
+				n := newPaidNode(t, 3)
+				adm, answer := n.admitInput(t, job, in), lie.rends
+				if by == "a transcoder node" {
+					answer = withResult(t, tKey, n.d, in, lie.rends)
+				}
+				before := n.rc.Balance(n.bKey.Address)
+				hdr, err := adm.Answer(answer)
+				wantStatus(t, err, http.StatusBadGateway, ruleBilling, lie.why)
+				if hdr != nil {
+					t.Errorf("a receipt with the refusal: %v", hdr)
+				}
+				if after := n.rc.Balance(n.bKey.Address); after.Cmp(before) != 0 {
+					t.Errorf("charged for a refused answer: credit %s, was %s", after, before)
+				}
+				if c := n.gate.Payments().(map[string]any)["charged"].(Charged); c.Segments != 0 || c.Pixels != 0 || c.Wei.Sign() != 0 {
+					t.Errorf("charged %+v for a refused answer", c)
+				}
+			})
+		}
+	}
+	t.Run("the honest answer", func(t *testing.T) {
+		n := newPaidNode(t, 3)
+		adm := n.admitInput(t, job, in)
+		before := n.rc.Balance(n.bKey.Address)
+		if _, err := adm.Answer(withResult(t, tKey, n.d, in, rends)); err != nil {
+			t.Fatal(err)
+		}
+		cost := new(big.Int).Mul(n.price, new(big.Int).SetUint64(px))
+		if got := new(big.Int).Sub(before, n.rc.Balance(n.bKey.Address)); got.Cmp(cost) != 0 {
+			t.Errorf("charged %s wei, want %s (%d pixels)", got, cost, px)
+		}
+	})
+}
+
+// withResult is rends with tKey's signed result over them attached, as a
+// transcoder node returns them.
+func withResult(t *testing.T, tKey sign.Key, d sign.Domain, in remote.SegmentSum, rends []transcode.Rendition) []transcode.Rendition {
+	t.Helper()
+	result, err := Vouch(tKey, d)(in, rends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append([]transcode.Rendition(nil), rends...)
+	for i := range out {
+		out[i].Proof = result
+	}
+	return out
+}
+
+// admitInput admits job at n's gate, paid, with its signed record for in.
+func (n *paidNode) admitInput(t *testing.T, job transcode.Job, in remote.SegmentSum) remote.Admission {
+	t.Helper()
+	adm := n.admitPaid(t, job)
+	if err := adm.Input(utSegmentHeader(t, n.bKey, n.d, utSegment(job, in)), in); err != nil {
+		t.Fatal(err)
+	}
+	return adm
+}
+
+// lyingAnswer answers as a lying orchestrator does (as the gate did
+// before issue 11): it signs a receipt for whatever renditions it sends,
+// with the pixels they hold, over the transcoder's result, and charges
+// them.
+func (n *paidNode) lyingAnswer(adm remote.Admission, rends []transcode.Rendition) (http.Header, error) {
+	a := adm.(*admission)
+	px, err := Pixels(rends)
+	if err != nil {
+		return nil, err
+	}
+	var result Sealed
+	if err := decodeHeader(remote.HeaderResult, rends[0].Proof, &result); err != nil {
+		return nil, err
+	}
+	res, _, err := open[sign.TranscodeResult](n.d, result)
+	if err != nil {
+		return nil, err
+	}
+	receipt, err := seal(n.oKey, n.d, sign.TranscodeReceipt{Segment: a.in.sum.Keccak, Renditions: renditionHashes(rends),
+		Pixels: px, Orchestrator: n.oKey.Address, Transcoder: res.Transcoder})
+	if err != nil {
+		return nil, err
+	}
+	a.hold.Settle(new(big.Int).Mul(n.price, new(big.Int).SetUint64(px)))
+	v, err := encodeHeader(Answer{Receipt: receipt, Result: result})
+	return http.Header{remote.HeaderReceipt: {v}}, err
+}
+
 // TestSealerBillsWhatWasAsked: answers that hold more pixels than the job
-// asked for (renditions sent 50 times over with continuous counters, an SPS
-// far larger than the fitted size at the start or mid-segment, more frames
-// than the profile's rate allows) are refused as ErrReceipt, with no bill
-// and no debit of the sender's credit, though the orchestrator signed for
-// them and counted their pixels right. The honest answer passes.
+// asked for (lies) are refused as ErrReceipt, with no bill and no debit of
+// the sender's credit, though a lying orchestrator signed for them and
+// counted their pixels right. The honest answer passes.
 func TestSealerBillsWhatWasAsked(t *testing.T) {
 	_, in, rends, px := realRenditions(t)
-	job := utJob(3) // 320x240, 1 s: 180p at 25 fps is 320x180, "odd" at 15 fps 250x188
-	lies := map[string][]transcode.Rendition{
-		"renditions repeated 50 times":          repeated(rends, 50),
-		"renditions repeated twice":             repeated(rends, 2),
-		"a forged SPS of 16896x16896":           forged(rends, "180p", fakeVideo(t, 25, 25, 16896, 16896, 0, 0, 0)),
-		"an SPS that switches mid-segment":      forged(rends, "180p", fakeVideo(t, 25, 25, 320, 180, 12, 16896, 16896)),
-		"the source's size, not the fitted one": forged(rends, "180p", fakeVideo(t, 25, 25, 320, 240, 0, 0, 0)),
-		"four times the profile's frame rate":   forged(rends, "180p", fakeVideo(t, 100, 100, 320, 180, 0, 0, 0)),
-	}
-	for name, lie := range lies {
+	job := utJob(3)
+	for name, lie := range lies(t, rends) {
 		t.Run(name, func(t *testing.T) {
 			n := newPaidNode(t, 3)
+			n.liar = true
 			info := newInfo(t, n.oKey.Address, "3", n.rc)
 			pub := vfKey(t)
 			acct := newFakeAccounts().fund(pub.Address, 1e15)
 			b := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd, Accounts: acct,
 				Now: func() time.Time { return utNow }})
 			payer := admitPermit(t, b, pub, utPermit(n.bKey.Address, vfStream, 5, 3))
-			lied, err := Pixels(lie)
+			lied, err := Pixels(lie.rends)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("honest %d pixels, the lie %d (%.1fx)", px, lied, float64(lied)/float64(px))
-			_, err = sealedTrip(t, n, b.ForNode(info.srv.URL), vfKey(t), billedTo(job, payer), in, lie)
-			if !errors.Is(err, ErrReceipt) {
-				t.Fatalf("err %v, want ErrReceipt", err)
+			_, err = sealedTrip(t, n, b.ForNode(info.srv.URL), vfKey(t), billedTo(job, payer), in, lie.rends)
+			if !errors.Is(err, ErrReceipt) || !strings.Contains(err.Error(), lie.why) {
+				t.Fatalf("err %v, want ErrReceipt: %s", err, lie.why)
 			}
 			if bills := acct.bills(); len(bills) != 0 {
 				t.Errorf("billed for the lie: %+v", bills)
 			}
-			// The orchestrator debited itself for its lie; the sender did
+			// The liar debited itself for its lie; the sender did
 			// not follow it: its credit is what it paid.
 			if c, o := n.snd.Credit(n.oKey.Address), n.rc.Balance(n.bKey.Address); c.Cmp(o) <= 0 {
 				t.Errorf("sender credit %s, not above the liar's view %s: the lie was debited", c, o)
@@ -150,6 +268,7 @@ func TestSealerRetryAfterALieBillsTheHonestAmount(t *testing.T) {
 	_, in, rends, px := realRenditions(t)
 	liar := newPaidNode(t, 3)
 	honest := anotherOrchestrator(t, liar)
+	liar.liar = true
 	pub := vfKey(t)
 	acct := newFakeAccounts().fund(pub.Address, 1e15)
 	b := NewBroadcaster(BroadcasterConfig{Key: liar.bKey, Domain: liar.d, Sender: liar.snd, Accounts: acct,

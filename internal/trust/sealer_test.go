@@ -440,7 +440,7 @@ func sealedTrip(t *testing.T, n *paidNode, s remote.Sealer, tKey sign.Key, job t
 	for i := range rends {
 		rends[i].Proof = result
 	}
-	hdr, err := adm.Answer(rends)
+	hdr, err := n.answer(adm, rends)
 	if err != nil {
 		t.Fatal(err)
 	}

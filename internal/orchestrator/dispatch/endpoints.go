@@ -58,7 +58,8 @@ func (p *Pool) serveInput(w http.ResponseWriter, r *http.Request) error {
 }
 
 // serveResult takes a job's renditions, checked against the job's ladder
-// (names, sizes and hashes). A result that fails the checks counts as a
+// (names, sizes and hashes) and then by the job's check (the gate's rules
+// for what it vouches for). A result that fails the checks counts as a
 // failure of that transcoder, and the job moves on.
 func (p *Pool) serveResult(w http.ResponseWriter, r *http.Request) error {
 	a := p.lookup(r.PathValue("job"))
@@ -72,26 +73,61 @@ func (p *Pool) serveResult(w http.ResponseWriter, r *http.Request) error {
 	// Renditions may take longer than the server's default body deadline
 	// to arrive over a slow link: the dispatch bounds the total instead.
 	body := http.MaxBytesReader(w, httpx.LimitBody(w, r, httpx.DefaultBodyIdle, 0), maxResultBytes)
+	rends, err := readResult(a, r, body)
+	switch {
+	case errors.Is(err, errMoot):
+		return ErrUnknownJob
+	case err != nil:
+		if !p.claim(a, outcome{class: remote.FailureTranscoder, reason: "bad result: " + err.Error()}) {
+			return ErrUnknownJob
+		}
+		return fmt.Errorf("%w: %v", ErrBadResult, err)
+	case !p.claim(a, outcome{rends: rends}):
+		return ErrUnknownJob
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// errMoot means a result no longer counts: its dispatch ended, or its
+// segment broke (the dispatch ends on that), while it waited for the
+// segment's end.
+var errMoot = errors.New("the result no longer counts")
+
+// readResult reads a job's renditions, in ladder order with the
+// transcoder's signed result on each (the orchestrator's gate checks it
+// when it signs its receipt), and checks them.
+func readResult(a *attempt, r *http.Request, body io.Reader) ([]transcode.Rendition, error) {
 	rends, err := remote.ReadRenditions(r.Header.Get("Content-Type"), body, a.job.Profiles)
 	if err == nil {
 		err = checkSizes(a.job, rends)
 	}
 	if err != nil {
-		if !p.claim(a, outcome{class: remote.FailureTranscoder, reason: "bad result: " + err.Error()}) {
-			return ErrUnknownJob
-		}
-		return fmt.Errorf("%w: %v", ErrBadResult, err)
+		return nil, err
 	}
-	// The transcoder's signed result travels with the renditions; the
-	// orchestrator's gate checks it when it signs its receipt.
 	for i := range rends {
 		rends[i].Proof = r.Header.Get(remote.HeaderResult)
 	}
-	if !p.claim(a, outcome{rends: inLadderOrder(a.job.Profiles, rends)}) {
-		return ErrUnknownJob
+	rends = inLadderOrder(a.job.Profiles, rends)
+	return rends, a.vet(rends)
+}
+
+// vet holds rends to the job's check once its segment has arrived whole:
+// the gate checks them against what ends it, the broadcaster's signed
+// record. A transcoder that answers early waits for it.
+func (a *attempt) vet(rends []transcode.Rendition) error {
+	if a.check == nil {
+		return nil
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	select {
+	case <-a.buf.done:
+	case <-a.ctx.Done():
+		return errMoot
+	}
+	if a.buf.failure() != nil {
+		return errMoot
+	}
+	return a.check(a.job, rends)
 }
 
 // serveFailure takes a transcoder's report that a job failed, with its

@@ -25,6 +25,7 @@ type attempt struct {
 	ctx    context.Context // ends with the dispatch; input streams stop with it
 	cancel context.CancelFunc
 
+	check    remote.Check  // what a result must pass to be taken; nil: nothing
 	picked   chan struct{} // closed when the transcoder first asks for the input
 	pickOnce sync.Once
 	outcome  chan outcome // capacity 1, filled by claim
@@ -54,6 +55,17 @@ func (a *attempt) pickUp() { a.pickOnce.Do(func() { close(a.picked) }) }
 // no free transcoder it fails at once with ErrNoTranscoder, so the
 // broadcaster can go elsewhere instead of queueing.
 func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Rendition, error) {
+	return p.TranscodeMoving(ctx, job, nil)
+}
+
+var _ remote.Mover = (*Pool)(nil)
+
+// TranscodeMoving is Transcode with check run on each transcoder's result
+// once the segment has arrived whole (remote.Mover): a result it refuses
+// is that transcoder's failure, and the job moves on as when the
+// transcoder fails itself. The orchestrator's gate checks results so, and
+// a transcoder's lie is then its own fault, not the orchestrator's.
+func (p *Pool) TranscodeMoving(ctx context.Context, job transcode.Job, check remote.Check) ([]transcode.Rendition, error) {
 	defer closeInput(job.Input) // the job owns its input, whatever happens below
 	if err := job.Validate(); err != nil {
 		return nil, err
@@ -82,17 +94,24 @@ func (p *Pool) Transcode(ctx context.Context, job transcode.Job) ([]transcode.Re
 		defer p.wg.Done()
 		buf.fill(ctx, job.Input)
 	}()
-	return p.run(ctx, job, buf, t)
+	return p.run(ctx, job, &segment{buf: buf, check: check}, t)
+}
+
+// segment is what every dispatch of a job shares: its input as it
+// arrives, and the check its results must pass.
+type segment struct {
+	buf   *buffer
+	check remote.Check
 }
 
 // run dispatches the job to t, and on to others while transcoders are lost
 // or fail, up to Config.Redispatch times.
-func (p *Pool) run(ctx context.Context, job transcode.Job, buf *buffer, t *tconn) ([]transcode.Rendition, error) {
+func (p *Pool) run(ctx context.Context, job transcode.Job, seg *segment, t *tconn) ([]transcode.Rendition, error) {
 	tried := map[*tconn]bool{}
 	why := ""
 	for n := 0; ; n++ {
 		tried[t] = true
-		v := p.dispatch(ctx, job, buf, t, n, why)
+		v := p.dispatch(ctx, job, seg, t, n, why)
 		if v.move == "" {
 			return v.rends, v.err
 		}
@@ -113,9 +132,9 @@ func (p *Pool) run(ctx context.Context, job transcode.Job, buf *buffer, t *tconn
 // dispatch runs one attempt on t, whose slot the caller took. It returns
 // the job's final answer, or a reason to move the job to another
 // transcoder. The slot is released exactly once, here.
-func (p *Pool) dispatch(ctx context.Context, job transcode.Job, buf *buffer, t *tconn, n int, prev string) verdict {
+func (p *Pool) dispatch(ctx context.Context, job transcode.Job, seg *segment, t *tconn, n int, prev string) verdict {
 	defer p.release(t)
-	a := p.newAttempt(ctx, job, buf, t, n)
+	a := p.newAttempt(ctx, job, seg, t, n)
 	defer a.cancel()
 	line, err := remote.EncodeEvent(jobEvent(a.id, job))
 	if err != nil { // checked in Transcode; cannot happen
@@ -133,7 +152,7 @@ func (p *Pool) dispatch(ctx context.Context, job transcode.Job, buf *buffer, t *
 	}
 	pickup := time.NewTimer(p.cfg.PickupTimeout)
 	defer pickup.Stop()
-	picked, pickupC, bufDone := a.picked, pickup.C, buf.done
+	picked, pickupC, bufDone := a.picked, pickup.C, a.buf.done
 	for {
 		select {
 		case o := <-a.outcome:
@@ -147,7 +166,7 @@ func (p *Pool) dispatch(ctx context.Context, job transcode.Job, buf *buffer, t *
 			return p.lost(a, "transcoder "+t.id+" gone")
 		case <-bufDone:
 			bufDone = nil
-			if err := buf.failure(); err != nil {
+			if err := a.buf.failure(); err != nil {
 				return p.abandon(a, fmt.Errorf("seq %d: %w", job.Seq, err))
 			}
 		case <-ctx.Done():
@@ -156,9 +175,9 @@ func (p *Pool) dispatch(ctx context.Context, job transcode.Job, buf *buffer, t *
 	}
 }
 
-func (p *Pool) newAttempt(ctx context.Context, job transcode.Job, buf *buffer, t *tconn, n int) *attempt {
+func (p *Pool) newAttempt(ctx context.Context, job transcode.Job, seg *segment, t *tconn, n int) *attempt {
 	job.Input, job.Reopen = nil, nil
-	a := &attempt{id: randomHex(16), job: job, buf: buf, t: t, n: n, start: time.Now(),
+	a := &attempt{id: randomHex(16), job: job, buf: seg.buf, t: t, n: n, start: time.Now(), check: seg.check,
 		picked: make(chan struct{}), outcome: make(chan outcome, 1)}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	p.mu.Lock()

@@ -188,7 +188,7 @@ func (h *Handler) work(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	sum := NewSummer(http.MaxBytesReader(w, body, h.cfg.MaxSegmentBytes), h.cfg.Gate != nil)
 	job.Input = sum
 	start := time.Now()
-	rends, err := h.cfg.Transcoder.Transcode(ctx, job)
+	rends, err := h.transcode(ctx, r, job, adm, sum)
 	if err != nil {
 		if keepsItsStatus(err) {
 			return nil, nil, err
@@ -205,6 +205,27 @@ func (h *Handler) work(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return rends, hdr, nil
 }
 
+// transcode runs the job. A Transcoder that moves segments between nodes
+// first has the gate check each node's renditions: a node whose answer
+// the gate would not vouch for fails its own job, and the segment moves
+// to another node instead of failing here (the node's lie is its fault,
+// not this one's).
+func (h *Handler) transcode(ctx context.Context, r *http.Request, job transcode.Job, adm Admission, sum *Summer) ([]transcode.Rendition, error) {
+	m, moves := h.cfg.Transcoder.(Mover)
+	c, checks := adm.(Checker)
+	if !moves || !checks {
+		return h.cfg.Transcoder.Transcode(ctx, job)
+	}
+	return m.TranscodeMoving(ctx, job, func(_ transcode.Job, rends []transcode.Rendition) error {
+		// Input was read to its end: the trailer, if any, is in.
+		err := c.Check(declared(r), sum.Sum(), rends)
+		if err != nil && httpx.StatusOf(err) != http.StatusBadGateway {
+			return nil // the input's fault, not the node's: vouch refuses it
+		}
+		return err
+	})
+}
+
 // vouch checks the segment's signed record against the bytes received and
 // has the gate sign for the renditions.
 func (h *Handler) vouch(r *http.Request, adm Admission, sum *Summer, rends []transcode.Rendition) (http.Header, error) {
@@ -213,14 +234,19 @@ func (h *Handler) vouch(r *http.Request, adm Admission, sum *Summer, rends []tra
 	if _, err := io.Copy(io.Discard, sum); err != nil {
 		return nil, fmt.Errorf("%w: reading the segment's end: %w", ErrBadRequest, err)
 	}
-	decl := r.Header.Get(HeaderSegment)
-	if decl == "" {
-		decl = r.Trailer.Get(HeaderSegment)
-	}
-	if err := adm.Input(decl, sum.Sum()); err != nil {
+	if err := adm.Input(declared(r), sum.Sum()); err != nil {
 		return nil, err
 	}
 	return adm.Answer(rends)
+}
+
+// declared is the segment's signed record: a header when the upload was
+// whole, else the trailer, there once the body was read to its end.
+func declared(r *http.Request) string {
+	if v := r.Header.Get(HeaderSegment); v != "" {
+		return v
+	}
+	return r.Trailer.Get(HeaderSegment)
 }
 
 // keepsItsStatus reports whether err already says what went wrong in HTTP

@@ -75,6 +75,28 @@ type Admission interface {
 	Close()
 }
 
+// Checker is an Admission that can tell, before Answer, whether it will
+// vouch for renditions. A Handler whose Transcoder is a Mover has it
+// check each node's renditions, so that a node whose answer the gate
+// would refuse fails its own job and the segment moves on, instead of
+// this node failing the segment.
+type Checker interface {
+	// Check runs Input's checks on its arguments and Answer's on rends,
+	// signing and charging nothing; it may run beside Input and Answer.
+	// An error of class 502 (httpx.ErrBadGateway) is the renditions'
+	// fault, any other the input's.
+	Check(segment string, sum SegmentSum, rends []transcode.Rendition) error
+}
+
+// Mover is a Transcoder that spreads segments over nodes (the
+// orchestrator's transcoder pool). TranscodeMoving holds each node's
+// renditions to check once the job's Input has been read to its end, and
+// moves the segment to another node when check refuses them, as when the
+// node fails. A nil check checks nothing.
+type Mover interface {
+	TranscodeMoving(ctx context.Context, job transcode.Job, check Check) ([]transcode.Rendition, error)
+}
+
 // Summer hashes what is read through it.
 type Summer struct {
 	r   io.Reader
