@@ -22,18 +22,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/castnet/castnet/internal/pm"
+	"github.com/castnet/castnet/internal/sqlitex"
 )
 
 // DefaultPath is the ledger file castnet uses when none is named: in the
@@ -43,10 +39,6 @@ const DefaultPath = "./castnet-data/ledger.db"
 // DefaultRoundBlocks is how many blocks (seconds) a round lasts unless
 // Options.RoundBlocks says otherwise.
 const DefaultRoundBlocks = 3600
-
-// busyTimeout is how long a statement waits for a lock another connection
-// (often another process) holds before failing with SQLITE_BUSY.
-const busyTimeout = 5 * time.Second
 
 // readConns is the size of the read-only connection pool serving Sender,
 // IsUsed, Account and History; WAL readers do not block each other nor the
@@ -68,14 +60,14 @@ type Options struct {
 // Ledger is an open ledger file. It is safe for concurrent use, and other
 // processes may use the same file at the same time.
 type Ledger struct {
-	path        string
+	file        sqlitex.File
 	id          [32]byte
 	clock       func() time.Time
 	roundBlocks int64
 	log         *slog.Logger
 
-	// wdb holds the single write connection: every transaction on it
-	// begins IMMEDIATE (the _txlock DSN parameter), so writers in this
+	// wdb holds the single write connection (sqlitex.File.OpenWriter):
+	// every transaction on it begins IMMEDIATE, so writers in this
 	// process queue in database/sql and writers in other processes wait
 	// in SQLite's busy handler.
 	wdb *sql.DB
@@ -92,62 +84,17 @@ var _ pm.Broker = (*Ledger)(nil)
 // Open opens the ledger at path, creating the file (mode 0600), its parent
 // directories (0700) and the schema when they do not exist.
 func Open(path string, opt Options) (*Ledger, error) {
-	if path == "" {
-		return nil, errors.New("ledger: empty path")
-	}
-	abs, err := filepath.Abs(path)
+	opt, err := opt.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("ledger: %s: %w", path, err)
-	}
-	if opt.Clock == nil {
-		opt.Clock = time.Now
-	}
-	if opt.RoundBlocks == 0 {
-		opt.RoundBlocks = DefaultRoundBlocks
-	}
-	if opt.RoundBlocks < 0 {
-		return nil, fmt.Errorf("ledger: RoundBlocks must be positive, got %d", opt.RoundBlocks)
-	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-	// Create the file ourselves so it gets 0600; SQLite gives the -wal and
-	// -shm files the database file's mode. The descriptor is closed
-	// before SQLite opens the file, so no POSIX lock of SQLite's can be
-	// dropped by this close.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-
-	l := &Ledger{path: abs, clock: opt.Clock, roundBlocks: opt.RoundBlocks, log: opt.Log.With("ledger", abs)}
-	if l.wdb, err = sql.Open("sqlite", dsn(abs, true)); err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-	l.wdb.SetMaxOpenConns(1)
-	l.wdb.SetMaxIdleConns(1)
-	l.wdb.SetConnMaxIdleTime(0)
-	l.wdb.SetConnMaxLifetime(0)
-	created, err := l.migrate(context.Background())
-	if err != nil {
-		l.wdb.Close()
 		return nil, err
 	}
-	if l.rdb, err = sql.Open("sqlite", dsn(abs, false)); err != nil {
-		l.wdb.Close()
-		return nil, fmt.Errorf("ledger: %w", err)
+	f, err := sqlitex.NewFile("ledger", path, opt.Log)
+	if err != nil {
+		return nil, err
 	}
-	l.rdb.SetMaxOpenConns(readConns)
-	l.rdb.SetMaxIdleConns(readConns)
-	l.rdb.SetConnMaxIdleTime(0)
-	l.rdb.SetConnMaxLifetime(0)
-	if err := l.prepare(); err != nil {
+	l := &Ledger{file: f, clock: opt.Clock, roundBlocks: opt.RoundBlocks, log: f.Log}
+	created, err := l.open()
+	if err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -155,29 +102,37 @@ func Open(path string, opt Options) (*Ledger, error) {
 	return l, nil
 }
 
-// dsn is the SQLite URI for the ledger file: the writer's connection
-// begins transactions IMMEDIATE and syncs every commit; readers are
-// query-only.
-func dsn(path string, writer bool) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	if writer {
-		q.Set("_journal_mode", "WAL")
-		q.Set("_synchronous", "FULL")
-		q.Set("_txlock", "immediate")
-	} else {
-		q.Set("_query_only", "1")
+// withDefaults fills in the zero options and checks the others.
+func (opt Options) withDefaults() (Options, error) {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
 	}
-	p := filepath.ToSlash(path)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a Windows drive letter: file:/C:/...
+	if opt.RoundBlocks == 0 {
+		opt.RoundBlocks = DefaultRoundBlocks
 	}
-	u := url.URL{Scheme: "file", OmitHost: true, Path: p, RawQuery: q.Encode()}
-	return u.String()
+	if opt.RoundBlocks < 0 {
+		return opt, fmt.Errorf("ledger: RoundBlocks must be positive, got %d", opt.RoundBlocks)
+	}
+	return opt, nil
+}
+
+// open opens the write connection, migrates the file, then opens the read
+// pool and prepares the statements; Close undoes what it did.
+func (l *Ledger) open() (created bool, err error) {
+	if l.wdb, err = l.file.OpenWriter(); err != nil {
+		return false, err
+	}
+	if created, err = l.migrate(context.Background()); err != nil {
+		return false, err
+	}
+	if l.rdb, err = l.file.OpenReader(readConns); err != nil {
+		return false, err
+	}
+	return created, l.prepare()
 }
 
 // Path is the ledger file's absolute path.
-func (l *Ledger) Path() string { return l.path }
+func (l *Ledger) Path() string { return l.file.Path }
 
 // ID is the ledger's random identity, fixed when the file was created; it
 // seeds the round block hashes.
@@ -269,20 +224,7 @@ func (l *Ledger) IsUsed(ctx context.Context, ticketHash common.Hash) (bool, erro
 // is taken up front, so the balances fn reads cannot change before it
 // commits) and commits it when fn returns nil.
 func (l *Ledger) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := l.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ledger: begin write: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-			l.log.Warn("ledger rollback failed", "err", rerr)
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ledger: commit: %w", err)
-	}
-	return nil
+	return l.file.Write(ctx, l.wdb, fn)
 }
 
 // read runs fn in one read transaction on a query-only connection, so

@@ -9,6 +9,8 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/castnet/castnet/internal/sqlitex"
 )
 
 // schemaVersion is the PRAGMA user_version this code writes and reads.
@@ -91,49 +93,11 @@ var totalNames = []string{totalFundedDeposit, totalFundedReserve, totalFundedPub
 // migrate creates the schema in one transaction when the file is new, and
 // reads the ledger id. It reports whether it created the schema.
 func (l *Ledger) migrate(ctx context.Context) (created bool, err error) {
-	err = l.write(ctx, func(tx *sql.Tx) error {
-		var v int
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-			return fmt.Errorf("ledger: read schema version: %w", err)
-		}
-		switch {
-		case v > schemaVersion:
-			return fmt.Errorf("ledger: %s has schema version %d, newer than this castnet understands (%d)", l.path, v, schemaVersion)
-		case v == schemaVersion:
-			return nil
-		case v != 0:
-			return fmt.Errorf("ledger: %s has unknown schema version %d", l.path, v)
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
-			return fmt.Errorf("ledger: inspect %s: %w", l.path, err)
-		}
-		if n != 0 {
-			return fmt.Errorf("ledger: %s is a SQLite database but not a castnet ledger (it has %d schema objects and no version)", l.path, n)
-		}
-		for _, s := range schemaV1 {
-			if _, err := tx.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("ledger: create schema: %w", err)
-			}
-		}
-		id, err := newID()
-		if err != nil {
-			return err
-		}
-		now := l.clock().UnixNano()
-		if _, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('id', ?), ('created', ?)", id[:], now); err != nil {
-			return fmt.Errorf("ledger: store id: %w", err)
-		}
-		for _, name := range totalNames {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO totals (name, amount) VALUES (?, '0')", name); err != nil {
-				return fmt.Errorf("ledger: create totals: %w", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-			return fmt.Errorf("ledger: set schema version: %w", err)
-		}
-		created = true
-		return nil
+	created, err = l.file.Migrate(ctx, l.wdb, sqlitex.Schema{
+		Kind:    "castnet ledger",
+		Version: schemaVersion,
+		Create:  schemaV1,
+		Init:    l.initSchema,
 	})
 	if err != nil {
 		return false, err
@@ -143,10 +107,29 @@ func (l *Ledger) migrate(ctx context.Context) (created bool, err error) {
 		return false, fmt.Errorf("ledger: read id: %w", err)
 	}
 	if len(id) != len(l.id) {
-		return false, fmt.Errorf("ledger: %s: stored id is %d bytes, want %d", l.path, len(id), len(l.id))
+		return false, fmt.Errorf("ledger: %s: stored id is %d bytes, want %d", l.file.Path, len(id), len(l.id))
 	}
 	copy(l.id[:], id)
 	return created, nil
+}
+
+// initSchema stores a new ledger's id and creation time, and its zero
+// totals.
+func (l *Ledger) initSchema(ctx context.Context, tx *sql.Tx) error {
+	id, err := newID()
+	if err != nil {
+		return err
+	}
+	now := l.clock().UnixNano()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('id', ?), ('created', ?)", id[:], now); err != nil {
+		return fmt.Errorf("ledger: store id: %w", err)
+	}
+	for _, name := range totalNames {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO totals (name, amount) VALUES (?, '0')", name); err != nil {
+			return fmt.Errorf("ledger: create totals: %w", err)
+		}
+	}
+	return nil
 }
 
 // statements are the prepared statements on the hot paths.

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/castnet/castnet/internal/pm"
+	"github.com/castnet/castnet/internal/sqlitex"
 )
 
 // The file's PRAGMA application_id marks it a winner store, so neither
@@ -48,42 +49,14 @@ const columns = `hash, recipient, sender, face_value, win_prob, sender_nonce, re
 // migrate creates the schema in one transaction when the file is new and
 // refuses a file that is some other SQLite database, or a newer store.
 func (s *Store) migrate(ctx context.Context) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		var app, v int
-		if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-			return fmt.Errorf("winstore: read application id: %w", err)
-		}
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-			return fmt.Errorf("winstore: read schema version: %w", err)
-		}
-		switch {
-		case app != applicationID && (app != 0 || v != 0):
-			return fmt.Errorf("winstore: %s is a SQLite database but not a castnet winner store (is it the ledger?)", s.path)
-		case v > schemaVersion:
-			return fmt.Errorf("winstore: %s has schema version %d, newer than this castnet understands (%d)", s.path, v, schemaVersion)
-		case v == schemaVersion:
-			return nil
-		case v != 0:
-			return fmt.Errorf("winstore: %s has unknown schema version %d", s.path, v)
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
-			return fmt.Errorf("winstore: inspect %s: %w", s.path, err)
-		}
-		if n != 0 {
-			return fmt.Errorf("winstore: %s is a SQLite database but not a castnet winner store (it has %d schema objects and no version; is it the ledger?)", s.path, n)
-		}
-		if _, err := tx.ExecContext(ctx, schemaV1); err != nil {
-			return fmt.Errorf("winstore: create schema: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
-			return fmt.Errorf("winstore: set application id: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-			return fmt.Errorf("winstore: set schema version: %w", err)
-		}
-		return nil
+	_, err := s.file.Migrate(ctx, s.db, sqlitex.Schema{
+		Kind:          "castnet winner store",
+		Hint:          "is it the ledger?",
+		ApplicationID: applicationID,
+		Version:       schemaVersion,
+		Create:        []string{schemaV1},
 	})
+	return err
 }
 
 // insert stores w, or raises the attempts of the row already there.

@@ -11,28 +11,19 @@ package winstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/castnet/castnet/internal/pm"
+	"github.com/castnet/castnet/internal/sqlitex"
 )
 
 // FileName is the store's file name beside the ledger when none is named.
 const FileName = "winners.db"
-
-// busyTimeout is how long a statement waits for a lock another connection
-// holds before failing with SQLITE_BUSY.
-const busyTimeout = 5 * time.Second
 
 // Options tune a Store; the zero value is usable.
 type Options struct {
@@ -45,9 +36,8 @@ type Options struct {
 
 // Store is an open winner store. It is safe for concurrent use.
 type Store struct {
-	path  string
+	file  sqlitex.File
 	db    *sql.DB
-	log   *slog.Logger
 	clock func() time.Time
 
 	closeOnce sync.Once
@@ -60,33 +50,20 @@ var _ pm.WinnerStore = (*Store)(nil)
 // the secret recipientRand of each winner), its parent directories (0700)
 // and the schema when they do not exist.
 func Open(path string, opt Options) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("winstore: empty path")
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("winstore: %s: %w", path, err)
-	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
-	if err := create(abs); err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite", dsn(abs))
+	f, err := sqlitex.NewFile("winstore", path, opt.Log)
 	if err != nil {
-		return nil, fmt.Errorf("winstore: %w", err)
+		return nil, err
 	}
 	// One connection: writes are a few a minute (winners are rare), and
 	// it serialises them in this process without SQLITE_BUSY.
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	s := &Store{path: abs, db: db, log: opt.Log.With("winstore", abs), clock: opt.Clock}
+	db, err := f.OpenWriter()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{file: f, db: db, clock: opt.Clock}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, err
@@ -94,42 +71,8 @@ func Open(path string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// create makes the file with mode 0600 (SQLite gives the -wal and -shm
-// files the database file's mode) and its directory. The descriptor is
-// closed before SQLite opens the file, so no POSIX lock of SQLite's can be
-// dropped by this close.
-func create(abs string) error {
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return fmt.Errorf("winstore: %w", err)
-	}
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("winstore: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("winstore: %w", err)
-	}
-	return nil
-}
-
-// dsn is the SQLite URI for the store: WAL, every commit synced,
-// transactions begun IMMEDIATE so a write never upgrades a read lock.
-func dsn(path string) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
-	q.Set("_txlock", "immediate")
-	p := filepath.ToSlash(path)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a Windows drive letter: file:/C:/...
-	}
-	u := url.URL{Scheme: "file", OmitHost: true, Path: p, RawQuery: q.Encode()}
-	return u.String()
-}
-
 // Path is the store file's absolute path.
-func (s *Store) Path() string { return s.path }
+func (s *Store) Path() string { return s.file.Path }
 
 // Close closes the store. It is safe to call more than once; the store's
 // methods fail after it.
@@ -182,7 +125,7 @@ func (s *Store) Pending(ctx context.Context) ([]pm.Winner, error) {
 	for rows.Next() {
 		w, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("winstore: %s: %w", s.path, err)
+			return nil, fmt.Errorf("winstore: %s: %w", s.file.Path, err)
 		}
 		out = append(out, w)
 	}
@@ -195,18 +138,5 @@ func (s *Store) Pending(ctx context.Context) ([]pm.Winner, error) {
 // write runs fn in one write transaction and commits it when fn returns
 // nil.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("winstore: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-			s.log.Warn("winstore rollback failed", "err", rerr)
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("winstore: commit: %w", err)
-	}
-	return nil
+	return s.file.Write(ctx, s.db, fn)
 }
