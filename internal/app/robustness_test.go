@@ -69,6 +69,11 @@ func TestRobustBadPublishersDoNotDisturbTheNode(t *testing.T) {
 		t.Run(b.name+": "+b.rule, func(t *testing.T) {
 			r := runs[i]
 			r.ended = n.waitEnded(t, b.name, r.deadline)
+			if b.stop != nil {
+				// A publisher that vanished may come back: its playlists
+				// end once the reconnect grace is over (broadcaster).
+				n.waitEndlist(t, b.name, time.Now().Add(broadcaster.DefaultReconnectGrace+10*time.Second))
+			}
 			r.playlists = n.playlists(t, b.name)
 			t.Logf("segments %d (%.1f s), published %d, transport %+v, last_error %.200q", r.ended.Segments,
 				extinfSum(r.playlists["source"]), r.ended.Published, r.ended.Transport, r.ended.LastError)
@@ -281,6 +286,24 @@ func (n *robustNode) waitEnded(t *testing.T, name string, deadline time.Time) br
 			return in
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitEndlist waits until every media playlist of the stream has ended.
+func (n *robustNode) waitEndlist(t *testing.T, name string, deadline time.Time) {
+	t.Helper()
+	for time.Now().Before(deadline) {
+		paths, _ := filepath.Glob(filepath.Join(n.dir, "hls", name, "*", "index.m3u8"))
+		ended := 0
+		for _, p := range paths {
+			if b, _ := os.ReadFile(p); strings.HasSuffix(strings.TrimSpace(string(b)), "#EXT-X-ENDLIST") {
+				ended++
+			}
+		}
+		if ended == len(paths) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
