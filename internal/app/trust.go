@@ -116,7 +116,7 @@ func (st *sellerTrust) charge(c sellerConfig, log *slog.Logger) error {
 func (st *sellerTrust) config(c orchestrator.Config, addr common.Address) orchestrator.Config {
 	c.Address, c.Gate, c.Payments = addr, st.gate, st.gate.Payments
 	if st.recipient != nil {
-		c.Params = st.recipient.Params
+		c.Params, c.Credit = st.recipient.Params, st.recipient.Balance
 	}
 	return c
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"time"
 
@@ -55,6 +56,11 @@ type Config struct {
 	// Params, when set, are the ticket parameters a sender must pay with;
 	// /api/info?sender=ADDRESS reports them.
 	Params func(ctx context.Context, sender common.Address) (pm.TicketParams, pm.ExpirationParams, error)
+	// Credit, when set, is a sender's credit here in wei (its payments'
+	// value not yet spent on work), shown with its ticket parameters so a
+	// broadcaster whose count drifted (a payment lost, a refusal after
+	// payment) can resync.
+	Credit func(sender common.Address) *big.Int
 	// Payments, when set, is served at GET /api/payments.
 	Payments func() any
 	// InputIdle is the longest wait for a segment's next byte
@@ -88,6 +94,8 @@ type Info struct {
 	// ?sender=) pays this orchestrator with, when it charges.
 	TicketParams     *pm.TicketParams     `json:"ticket_params,omitempty"`
 	ExpirationParams *pm.ExpirationParams `json:"expiration_params,omitempty"`
+	// Credit is that sender's credit here, in wei (decimal).
+	Credit string `json:"credit,omitempty"`
 }
 
 // Orchestrator serves the transcode endpoint and its info.
@@ -153,6 +161,9 @@ func (o *Orchestrator) serveInfo(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		in.TicketParams, in.ExpirationParams = &tp, &ep
+		if o.cfg.Credit != nil {
+			in.Credit = o.cfg.Credit(common.HexToAddress(s)).String()
+		}
 	}
 	return httpx.WriteJSON(w, in)
 }

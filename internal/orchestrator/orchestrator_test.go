@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/castnet/castnet/internal/pm"
 	"github.com/castnet/castnet/internal/transcode"
 	"github.com/castnet/castnet/internal/transcode/remote"
 )
@@ -58,5 +62,39 @@ func TestInfoAndTranscode(t *testing.T) {
 func TestNegativePriceRefused(t *testing.T) {
 	if _, err := New(Config{Transcoder: echo{}, PricePerPixel: -1}); err == nil {
 		t.Fatal("negative price accepted")
+	}
+}
+
+// TestInfoShowsTheSendersCredit: with ?sender=, a charging orchestrator's
+// info carries that sender's ticket parameters and its credit here, which
+// a broadcaster resyncs to after a refusal.
+func TestInfoShowsTheSendersCredit(t *testing.T) {
+	sender := common.HexToAddress("0x00000000000000000000000000000000000000b1")
+	o, err := New(Config{Transcoder: echo{}, PricePerPixel: 3,
+		Params: func(context.Context, common.Address) (pm.TicketParams, pm.ExpirationParams, error) {
+			return pm.TicketParams{}, pm.ExpirationParams{}, nil
+		},
+		Credit: func(a common.Address) *big.Int {
+			if a == sender {
+				return big.NewInt(4200)
+			}
+			return new(big.Int)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(o.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/info?sender=" + sender.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info Info
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Credit != "4200" || info.TicketParams == nil {
+		t.Errorf("info for the sender: credit %q, ticket params %v", info.Credit, info.TicketParams)
 	}
 }

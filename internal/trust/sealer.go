@@ -43,6 +43,9 @@ type sealer struct {
 	mu      sync.Mutex
 	info    nodeTerms
 	fetched time.Time
+	// resync says the next fetch takes the orchestrator's count of our
+	// credit (after a refusal: see Failed).
+	resync bool
 	// signed keeps the segment records sent, so the proof holds the very
 	// record the orchestrator checked (and its permit link, looked up
 	// once); bounded, oldest dropped.
@@ -69,7 +72,9 @@ type nodeTerms struct {
 	PricePerPixel    string               `json:"price_per_pixel"`
 	TicketParams     *pm.TicketParams     `json:"ticket_params"`
 	ExpirationParams *pm.ExpirationParams `json:"expiration_params"`
-	price            *big.Int
+	// Credit is the orchestrator's count of this broadcaster's credit.
+	Credit string `json:"credit"`
+	price  *big.Int
 }
 
 // terms returns the orchestrator's terms, fetching them when old or when
@@ -88,7 +93,12 @@ func (s *sealer) terms(ctx context.Context, fresh bool) (nodeTerms, error) {
 	}
 	s.mu.Lock()
 	s.info, s.fetched = t, time.Now()
+	resync := s.resync
+	s.resync = false
 	s.mu.Unlock()
+	if resync {
+		s.resyncCredit(t)
+	}
 	return t, nil
 }
 
@@ -177,12 +187,27 @@ func (s *sealer) Headers(ctx context.Context, job transcode.Job) (http.Header, e
 // instead.
 func (s *sealer) Failed(_ context.Context, job transcode.Job, code int) {
 	s.holds.release(job)
-	if code != http.StatusPaymentRequired {
+	if code != http.StatusPaymentRequired && code != http.StatusServiceUnavailable {
 		return
 	}
 	s.mu.Lock()
-	s.fetched = time.Time{}
+	s.fetched, s.resync = time.Time{}, true
 	s.mu.Unlock()
+}
+
+// resyncCredit takes the orchestrator's count of our credit after a
+// refusal (402: its view differs; 503: it may have kept nothing of the
+// payment, say when it could not store its winning tickets), so that the
+// next payment covers what it will really bill.
+func (s *sealer) resyncCredit(t nodeTerms) {
+	credit, ok := new(big.Int).SetString(t.Credit, 10)
+	if !ok || credit.Sign() < 0 || s.b.cfg.Sender == nil || t.Address == (common.Address{}) {
+		return
+	}
+	if was := s.b.cfg.Sender.Credit(t.Address); was.Cmp(credit) != 0 {
+		s.b.log.Info("credit at the orchestrator resynced", "orchestrator", t.Address.Hex(), "was", was, "now", credit)
+	}
+	s.b.cfg.Sender.SetCredit(t.Address, credit)
 }
 
 // jobDuration is the segment's duration as its record signs it (0:

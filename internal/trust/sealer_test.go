@@ -60,6 +60,7 @@ func newInfo(t *testing.T, address common.Address, price string, rc *pm.Recipien
 				return
 			}
 			info["ticket_params"], info["expiration_params"] = tp, ep
+			info["credit"] = in.rc.Balance(common.HexToAddress(s)).String()
 		}
 		json.NewEncoder(w).Encode(info)
 	}))
@@ -187,17 +188,18 @@ func TestSealerHeaders(t *testing.T) {
 	})
 }
 
-// TestSealerFailed: a 402 keeps the broadcaster's credit at the
-// orchestrator (zeroing it paid a whole segment again to a node that may
-// answer 402 forever, issue 11) and has the terms fetched afresh before the
-// next payment; a 503 changes nothing.
+// TestSealerFailed: a refusal (402, 503) has the terms fetched afresh
+// before the next payment, and the credit taken from the orchestrator's
+// own count, not zeroed (zeroing it paid a whole segment again to a node
+// that may answer 402 forever, issue 11); other failures change nothing.
 func TestSealerFailed(t *testing.T) {
 	n := newPaidNode(t, 3)
 	info := newInfo(t, n.oKey.Address, "3", n.rc)
 	b := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd})
 	s := b.ForNode(info.srv.URL)
 	job := utJob(0)
-	if _, err := s.Headers(t.Context(), job); err != nil {
+	// The orchestrator keeps the payment: its count is ours.
+	if _, err := n.rc.Receive(t.Context(), paymentOf(t, s, job)); err != nil {
 		t.Fatal(err)
 	}
 	credit := n.snd.Credit(n.oKey.Address)
@@ -217,24 +219,61 @@ func TestSealerFailed(t *testing.T) {
 		}
 		return len(p.Tickets)
 	}
-	s.Failed(context.Background(), job, http.StatusServiceUnavailable)
-	if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
-		t.Errorf("a 503 changed the credit: %s, was %s", c, credit)
-	}
+	s.Failed(context.Background(), job, http.StatusBadGateway)
 	// Paid up, the next segment carries no ticket, on the cached terms...
 	if k := tickets(); k != 0 || info.count() != fetches {
 		t.Errorf("%d tickets, %d fetches of the terms, with the credit covering the segment", k, info.count()-fetches)
 	}
-	// ...and after a 402 still none, on fresh terms.
-	s.Failed(context.Background(), job, http.StatusPaymentRequired)
-	if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
-		t.Errorf("credit %s after a 402, was %s", c, credit)
-	}
-	if k := tickets(); k != 0 || info.count() != fetches+1 {
-		t.Errorf("%d tickets, %d fetches of the terms after a 402: want 0 and 1", k, info.count()-fetches)
+	// ...and after a 402 or a 503 still none, on fresh terms.
+	for i, code := range []int{http.StatusPaymentRequired, http.StatusServiceUnavailable} {
+		s.Failed(context.Background(), job, code)
+		if k := tickets(); k != 0 || info.count() != fetches+1+i {
+			t.Errorf("%d tickets, %d fetches of the terms after a %d: want 0 and %d", k, info.count()-fetches, code, 1+i)
+		}
+		if c := n.snd.Credit(n.oKey.Address); c.Cmp(credit) != 0 {
+			t.Errorf("credit %s after a %d, was %s", c, code, credit)
+		}
 	}
 	// Without a sender a 402 is nothing to act on.
 	NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d}).ForNode(info.srv.URL).Failed(context.Background(), job, http.StatusPaymentRequired)
+}
+
+// paymentOf is the payment the sealer's Headers send for job.
+func paymentOf(t *testing.T, s remote.Sealer, job transcode.Job) pm.Payment {
+	t.Helper()
+	hdr, err := s.Headers(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pm.ParsePayment(hdr.Get(remote.HeaderPayment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSealerResyncsADriftedCredit: when the broadcaster counts credit the
+// orchestrator never kept (a 503 after payment: it could not store its
+// winning tickets), the next fetch after the refusal takes the
+// orchestrator's count, so the next payment covers what it will bill.
+func TestSealerResyncsADriftedCredit(t *testing.T) {
+	n := newPaidNode(t, 3)
+	info := newInfo(t, n.oKey.Address, "3", n.rc)
+	s := NewBroadcaster(BroadcasterConfig{Key: n.bKey, Domain: n.d, Sender: n.snd}).ForNode(info.srv.URL)
+	kept := paymentOf(t, s, utJob(0))
+	if _, err := n.rc.Receive(t.Context(), kept); err != nil {
+		t.Fatal(err)
+	}
+	orch := n.rc.Balance(n.bKey.Address)
+	// A payment counted here that the orchestrator never kept.
+	n.snd.SetCredit(n.oKey.Address, new(big.Int).Mul(orch, big.NewInt(3)))
+	s.Failed(t.Context(), utJob(1), http.StatusServiceUnavailable)
+	if _, err := s.(*sealer).terms(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.snd.Credit(n.oKey.Address); got.Cmp(orch) != 0 {
+		t.Errorf("credit after the refusal %s, want the orchestrator's %s", got, orch)
+	}
 }
 
 // utAnswer is a Castnet-Receipt header: rc signed by rcKey, res by resKey.
