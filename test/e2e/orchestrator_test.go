@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -144,23 +144,22 @@ func testOrchestrator(t *testing.T, base string) {
 		"-bf", "0", "-c:a", "libopus", "-f", "mpegts", in).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	f, err := os.Open(in)
+	seg, err := os.ReadFile(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	job := transcode.Job{Stream: "e2e", Seq: 0, Input: f,
+	job := transcode.Job{Stream: "e2e", Seq: 0, Input: bytes.NewReader(seg),
 		Profiles: transcode.Ladder(transcode.DefaultLadder(), 1280, 720), SourceWidth: 1280, SourceHeight: 720}
 	// Unpaid and unsigned, the segment is refused before any work.
 	var se *remote.StatusError
 	if _, err := (&remote.Client{URL: base}).Transcode(ctx, job); !errors.As(err, &se) || se.Code != http.StatusPaymentRequired {
 		t.Fatalf("unpaid segment: %v, want 402", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
+	// A reader of its own: the refused upload may still be reading the
+	// first one after its answer came.
+	job.Input = bytes.NewReader(seg)
 	path, _ := testLedgers.Load(t.Name())
 	c := &remote.Client{URL: base, Sealer: payingSealer(t, newKey(t), openLedger(t, path.(string)), base)}
 	rends, err := c.Transcode(ctx, job)
