@@ -170,6 +170,7 @@ type streamState struct {
 	SourceOnly int    `json:"segments_source_only"`
 	Failed     int    `json:"segments_failed"`
 	Storage    string `json:"storage"`
+	Recovered  bool   `json:"recovered"`
 	Latency    string `json:"first_segment_latency"`
 	Turnaround *struct {
 		Segments int     `json:"segments"`
