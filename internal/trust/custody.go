@@ -123,59 +123,78 @@ type Published struct {
 // and keeps the source bytes the signature covers.
 func (b *Broadcaster) Record(p Published) error {
 	path := filepath.Join(p.Dir, CustodyFile)
-	var lines []Entry
 	_, err := os.Stat(path)
-	fresh := os.IsNotExist(err)
-	if fresh {
-		addr, d := b.cfg.Key.Address, b.cfg.Domain
-		lines = append(lines, Entry{Kind: KindNode, Domain: &d, Broadcaster: &addr})
-	}
-	perm := payer(p.Payer)
-	if perm != nil && (fresh || (perm.logged != nil && !perm.logged.Load())) {
-		// The session's first record in this log: the log is new, or the
-		// publisher reconnected and its session continues the log.
-		pub, sealed := perm.publisher, perm.sealed
-		lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
-	}
+	lines, perm := b.headLines(p, os.IsNotExist(err))
 	src := SourceDir + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"
 	if err := keepSource(filepath.Join(p.Dir, filepath.FromSlash(src)), p.Source, p.SourceFile); err != nil {
 		return err
 	}
-	e := Entry{Kind: KindSegment, Seq: p.Seq, Source: src, Unsigned: p.Why}
-	for _, n := range p.Names {
-		e.Renditions = append(e.Renditions, RenditionFile{Name: n, File: n + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"})
-	}
-	if p.Proof != "" {
-		e.Profiles = p.Profiles
-		var pr Proof
-		if err := json.Unmarshal([]byte(p.Proof), &pr); err != nil {
-			return fmt.Errorf("custody: proof of segment %d: %w", p.Seq, err)
-		}
-		e.Proof, e.Unsigned = &pr, ""
-	} else if e.Unsigned == "" {
-		e.Unsigned = "no signed receipt"
-	}
-	lines = append(lines, e)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	e, err := segmentLine(p, src)
 	if err != nil {
 		return err
 	}
-	var buf []byte
-	for _, l := range lines {
-		j, err := json.Marshal(l)
-		if err != nil {
-			f.Close()
-			return err
-		}
-		buf = append(append(buf, j...), '\n')
-	}
-	if err := appendLines(f, buf); err != nil {
+	if err := writeLines(path, append(lines, e)); err != nil {
 		return err
 	}
 	if perm != nil && perm.logged != nil {
 		perm.logged.Store(true)
 	}
 	return nil
+}
+
+// headLines are the lines that go before p's segment line: the node line
+// when the log is new, and the permit line when p's session has none in
+// it yet (the log is new, or the publisher reconnected and its session
+// continues the log). It also returns the session's permit (nil: none).
+func (b *Broadcaster) headLines(p Published, fresh bool) ([]Entry, *permitted) {
+	var lines []Entry
+	if fresh {
+		addr, d := b.cfg.Key.Address, b.cfg.Domain
+		lines = append(lines, Entry{Kind: KindNode, Domain: &d, Broadcaster: &addr})
+	}
+	perm := payer(p.Payer)
+	if perm != nil && (fresh || (perm.logged != nil && !perm.logged.Load())) {
+		pub, sealed := perm.publisher, perm.sealed
+		lines = append(lines, Entry{Kind: KindPermit, Publisher: &pub, Permit: &sealed})
+	}
+	return lines, perm
+}
+
+// segmentLine is p's segment line, its source kept at src.
+func segmentLine(p Published, src string) (Entry, error) {
+	e := Entry{Kind: KindSegment, Seq: p.Seq, Source: src, Unsigned: p.Why}
+	for _, n := range p.Names {
+		e.Renditions = append(e.Renditions, RenditionFile{Name: n, File: n + "/" + strconv.FormatUint(p.Seq, 10) + ".ts"})
+	}
+	if p.Proof == "" {
+		if e.Unsigned == "" {
+			e.Unsigned = "no signed receipt"
+		}
+		return e, nil
+	}
+	var pr Proof
+	if err := json.Unmarshal([]byte(p.Proof), &pr); err != nil {
+		return Entry{}, fmt.Errorf("custody: proof of segment %d: %w", p.Seq, err)
+	}
+	e.Profiles, e.Proof, e.Unsigned = p.Profiles, &pr, ""
+	return e, nil
+}
+
+// writeLines appends lines to the log at path in one write.
+func writeLines(path string, lines []Entry) error {
+	var buf []byte
+	for _, l := range lines {
+		j, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, j...), '\n')
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	return appendLines(f, buf)
 }
 
 // appendLines writes buf at the end of f, once per segment: a crash
