@@ -177,17 +177,11 @@ func (b *Broadcaster) endStale(h *hls.Stream) {
 	}
 }
 
-// firstSeq numbers a new session's first segment after every segment of
-// the name's earlier sessions, on disk or still being published, so that
-// no segment URL (/hls/{name}/{rendition}/{seq}.ts) ever serves two
-// different segments: caches may keep them for a day.
-func (b *Broadcaster) firstSeq(name string) uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.firstSeqLocked(name)
-}
-
-// firstSeqLocked is firstSeq under b.mu.
+// firstSeqLocked numbers a new session's first segment after every
+// segment of the name's earlier sessions, on disk or still being
+// published, so that no segment URL (/hls/{name}/{rendition}/{seq}.ts)
+// ever serves two different segments: caches may keep them for a day.
+// Called under b.mu.
 func (b *Broadcaster) firstSeqLocked(name string) uint64 {
 	next := b.cfg.Store.NextSeq(name)
 	if old := b.streams[name]; old != nil {

@@ -73,6 +73,10 @@ func (b *Broadcaster) afterLast(st *Stream, h *hls.Stream) bool {
 		return false
 	case h == nil || b.cfg.ReconnectGrace <= 0 || b.closed || !whip.Interrupted(st.reason()):
 		return true
+	case b.streams[st.pub.Stream] != st:
+		// A newer session of the name started (another owner, or one that
+		// came while this one was ending): it opens playlists of its own.
+		return true
 	}
 	b.held[st.pub.Stream] = &held{st: st, timer: time.AfterFunc(b.cfg.ReconnectGrace, func() { b.expire(st) })}
 	st.log.Info("session interrupted: playlists wait for the publisher", "grace", b.cfg.ReconnectGrace)

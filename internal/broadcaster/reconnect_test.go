@@ -97,3 +97,28 @@ func TestNobodyComesBackPlaylistsEnd(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestEndingStreamReplacedMeanwhileIsNotHeld: a stream that ends
+// interrupted after a newer session of its name already started (between
+// its last segment and this decision) ends its playlists at once: held,
+// a later reconnect would continue playlists the newer session archived.
+func TestEndingStreamReplacedMeanwhileIsNotHeld(t *testing.T) {
+	h := newPipeline(t, &fakeTranscoder{fn: echo})
+	old := &Stream{b: h.b, log: h.b.log, pub: whip.Publish{Stream: "cam"}, closeReason: whip.ErrMediaTimeout}
+	newer := &Stream{b: h.b, pub: whip.Publish{Stream: "cam"}}
+	h.b.mu.Lock()
+	h.b.streams["cam"] = newer
+	h.b.mu.Unlock()
+	hs, err := h.store.Open("cam", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.b.afterLast(old, hs) {
+		t.Error("a replaced stream's playlists were held for a reconnect")
+	}
+	h.b.mu.Lock()
+	defer h.b.mu.Unlock()
+	if len(h.b.held) != 0 {
+		t.Errorf("held %v", h.b.held)
+	}
+}

@@ -36,7 +36,10 @@ func TestRestartListsStoredStreamsAsRecovered(t *testing.T) {
 	if p, _ := b.List("", 10); len(p.Streams) != 1 || !p.Streams[0].Recovered {
 		t.Errorf("list after restart: %+v", p.Streams)
 	}
-	if got, want := b.firstSeq("kept"), before.Published; got != want {
+	b.mu.Lock()
+	got := b.firstSeqLocked("kept")
+	b.mu.Unlock()
+	if want := before.Published; got != want {
 		t.Errorf("a new session would start at seq %d, want %d", got, want)
 	}
 }
