@@ -207,18 +207,7 @@ func TestSealerFailed(t *testing.T) {
 		t.Fatalf("credit %s after paying", credit)
 	}
 	fetches := info.count()
-	tickets := func() int {
-		t.Helper()
-		hdr, err := s.Headers(t.Context(), job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := pm.ParsePayment(hdr.Get(remote.HeaderPayment))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(p.Tickets)
-	}
+	tickets := func() int { return len(paymentOf(t, s, job).Tickets) }
 	s.Failed(context.Background(), job, http.StatusBadGateway)
 	// Paid up, the next segment carries no ticket, on the cached terms...
 	if k := tickets(); k != 0 || info.count() != fetches {

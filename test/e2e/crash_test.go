@@ -18,19 +18,15 @@ func TestCrashedNodeRecoversItsStreams(t *testing.T) {
 	first := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	published := make(chan error, 1)
-	go func() {
-		_, err := publish(ctx, "-test-pattern", "-duration", "60s", first.URL+"/whip/crash")
-		published <- err
-	}()
+	published := publishInBackground(ctx, "60s", first.URL+"/whip/crash")
 	first.waitPublished(t, "crash", 2, time.Minute)
 	if err := first.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.cmd.Wait()
 	select {
-	case err := <-published:
-		if err == nil {
+	case r := <-published:
+		if r.err == nil {
 			t.Error("castnet publish exited 0 after the node was killed")
 		}
 	case <-time.After(30 * time.Second):

@@ -26,11 +26,7 @@ func TestFullDiskIsRefusedLoudlyAndCaughtUp(t *testing.T) {
 	n := startNode(t, "-data", disk)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	published := make(chan string, 1)
-	go func() {
-		out, _ := publish(ctx, "-test-pattern", "-duration", "90s", n.URL+"/whip/full")
-		published <- out
-	}()
+	published := publishInBackground(ctx, "90s", n.URL+"/whip/full")
 	n.waitPublished(t, "full", 2, time.Minute)
 
 	rest := filepath.Join(disk, "rest")
@@ -100,6 +96,23 @@ func checkCustodyConsistent(t *testing.T, dir string) {
 		}
 	}
 	t.Logf("verify: %d segments recorded, problems %q", len(rep.Segments), rep.Problems)
+}
+
+// published is how a castnet publish run ended.
+type published struct {
+	out string
+	err error
+}
+
+// publishInBackground runs castnet publish of the test pattern for
+// duration; its end arrives on the channel.
+func publishInBackground(ctx context.Context, duration, url string) <-chan published {
+	c := make(chan published, 1)
+	go func() {
+		out, err := publish(ctx, "-test-pattern", "-duration", duration, url)
+		c <- published{out, err}
+	}()
+	return c
 }
 
 // waitPublished waits until the stream has published at least k segments.
