@@ -191,11 +191,13 @@ func (b *Broadcaster) firstSeqLocked(name string) uint64 {
 }
 
 // Accepting says why the node takes no new stream now (nil: it does): a
-// store that cannot write would keep nothing of it (507).
+// store that cannot write would keep nothing of it (507). Anyone may POST,
+// so the reason names no path on the node: the store's own error is in
+// /readyz and the node's log.
 func (b *Broadcaster) Accepting() error {
-	if err := b.cfg.Store.Writable(); err != nil {
-		return fmt.Errorf("the node cannot store streams now (%w); try again once its operator has freed space: %w",
-			err, httpx.ErrInsufficientStorage)
+	if b.cfg.Store.Writable() != nil {
+		return fmt.Errorf("the node cannot store streams now: its disk is full or failing (free space below its minimum, or a write failed); try again once its operator has freed space: %w",
+			httpx.ErrInsufficientStorage)
 	}
 	return nil
 }

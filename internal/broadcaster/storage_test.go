@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ func TestFullDiskCountsFailedSegmentsAndRefusesNewStreams(t *testing.T) {
 	err = b.Accepting()
 	if httpx.StatusOf(err) != http.StatusInsufficientStorage {
 		t.Errorf("Accepting on a full disk = %v (%d), want 507", err, httpx.StatusOf(err))
+	}
+	if err != nil && strings.Contains(err.Error(), disk) {
+		t.Errorf("the refusal anyone may read names the store's path: %v", err)
 	}
 	if err := os.Remove(rest); err != nil {
 		t.Fatal(err)
