@@ -54,6 +54,9 @@ type StreamInfo struct {
 	// GET /api/streams/{stream}?turnarounds=1 fills it.
 	Turnarounds []float64 `json:"turnarounds_ms,omitempty"`
 	Playback    Playback  `json:"playback"`
+	// Viewers counts the WHEP viewers forwarded the publisher's RTP now
+	// (HLS viewers are not counted: they are plain HTTP GETs).
+	Viewers int `json:"viewers"`
 	// Recovered says the record was rebuilt from the stored session of an
 	// earlier run of the node: it is ended, and knows the times, segments
 	// and renditions but no live counters.
@@ -80,7 +83,10 @@ type RenditionInfo struct {
 
 // Playback gives the stream's playback URLs.
 type Playback struct {
-	HLS   string `json:"hls"`
+	HLS string `json:"hls"`
+	// WHEP is the WHEP endpoint (draft-ietf-wish-whep) playing the
+	// publisher's own RTP, forwarded as it arrives.
+	WHEP  string `json:"whep"`
 	Watch string `json:"watch"`
 }
 
@@ -95,7 +101,9 @@ func (st *Stream) Info() StreamInfo {
 		Failures: st.stats.transcodeFailures, SourceOnly: st.stats.sourceOnly, Failed: st.stats.failed,
 		Storage:   storageText(st.storageFailing),
 		LastError: st.lastError, Renditions: []RenditionInfo{},
-		Playback:  Playback{HLS: "/hls/" + st.pub.Stream + "/index.m3u8", Watch: "/watch/" + st.pub.Stream},
+		Playback: Playback{HLS: "/hls/" + st.pub.Stream + "/index.m3u8", WHEP: "/whep/" + st.pub.Stream,
+			Watch: "/watch/" + st.pub.Stream},
+		Viewers:   st.viewers(),
 		Recovered: st.recovered,
 	}
 	if st.state == StateEnded {

@@ -170,11 +170,10 @@ func (b *Broadcaster) StartStream(_ context.Context, p whip.Publish) (whip.Sink,
 	return st, nil
 }
 
-// endStale ends the held playlists of a name taken by someone else.
-func (b *Broadcaster) endStale(h *hls.Stream) {
-	if err := h.End(); err != nil {
-		b.log.Warn("ending the playlists of an interrupted session", "stream", h.Name(), "err", err)
-	}
+// endStale ends the held playlists, and the viewers, of a name taken by
+// someone else.
+func (b *Broadcaster) endStale(st *Stream) {
+	st.endPlaylists(st.hlsStream())
 }
 
 // firstSeqLocked numbers a new session's first segment after every

@@ -37,14 +37,14 @@ type held struct {
 
 // predecessorLocked is the earlier stream of p's name whose playlists p's
 // session continues, claimed for it (nil: none). Called under b.mu.
-func (b *Broadcaster) predecessorLocked(p whip.Publish) (pred *Stream, stale *hls.Stream) {
+func (b *Broadcaster) predecessorLocked(p whip.Publish) (pred, stale *Stream) {
 	if h := b.held[p.Stream]; h != nil {
 		delete(b.held, p.Stream)
 		h.timer.Stop()
 		if h.st.pub.Owner == p.Owner {
 			return h.st, nil
 		}
-		return nil, h.st.hlsStream() // someone else: the held playlists end now
+		return nil, h.st // someone else: the held playlists end now
 	}
 	old := b.streams[p.Stream]
 	if old != nil && old.successor == nil && !old.isEnded() && old.pub.Owner == p.Owner && old.interruptedOrLive() {

@@ -10,6 +10,7 @@ import (
 	"github.com/castnet/castnet/internal/ingest/whip"
 	"github.com/castnet/castnet/internal/media"
 	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/relay"
 	"github.com/castnet/castnet/internal/segment"
 	"github.com/castnet/castnet/internal/transcode"
 )
@@ -78,6 +79,11 @@ type Stream struct {
 	// recovered says the record was rebuilt from a session stored by an
 	// earlier run of the node (see recovered.go).
 	recovered bool
+	// relay forwards the publisher's RTP to WHEP viewers, and fwd is this
+	// session's feed into it (forward.go); both are set before the stream
+	// is handed to whip and never change.
+	relay *relay.Relay
+	fwd   *relay.Source
 }
 
 type counters struct {
@@ -124,6 +130,7 @@ func newStream(b *Broadcaster, p whip.Publish, firstSeq uint64, pred *Stream) (*
 		return nil, fmt.Errorf("segmenter: %w", err)
 	}
 	st.seg = seg
+	st.attachRelay(pred)
 	b.wg.Add(1)
 	st.pubWG.Add(1)
 	go st.publishLoop()
@@ -283,6 +290,9 @@ func (st *Stream) hlsStream() *hls.Stream {
 // endPlaylists ends h (EXT-X-ENDLIST); a store that cannot write now
 // retries it.
 func (st *Stream) endPlaylists(h *hls.Stream) {
+	if st.relay != nil {
+		st.relay.Close() // its viewers' sessions end with the stream
+	}
 	if h == nil {
 		return
 	}

@@ -1,7 +1,7 @@
 // Package rtc is castnet's shared pion/webrtc setup: the codecs it accepts,
 // the RTCP interceptors, and ICE networking (one UDP port, NAT address, ICE
-// servers). Ingest (WHIP) and later playback (WHEP) build PeerConnections
-// from the same API.
+// servers). Ingest (WHIP) and playback (WHEP) build PeerConnections over
+// the same port, from APIs that differ only in their interceptors.
 package rtc
 
 import (
@@ -79,6 +79,7 @@ func quoteSafe(s string) string { return strings.NewReplacer(`"`, "", `\`, "").R
 // RTC owns the shared UDP socket and the pion API built over it.
 type RTC struct {
 	api     *webrtc.API
+	play    *webrtc.API
 	conn    net.PacketConn
 	mux     ice.UDPMux
 	servers []ICEServer
@@ -106,34 +107,53 @@ func New(cfg Config) (*RTC, error) {
 	r := &RTC{conn: conn, servers: cfg.ICEServers}
 	lf := slogLoggerFactory{log: cfg.Logger.With("component", "pion")}
 	r.mux = webrtc.NewICEUDPMux(muxLogger{lf.NewLogger("udpmux")}, conn)
-	api, err := buildAPI(cfg, r.mux, lf)
+	api, err := buildAPI(cfg, r.mux, lf, ingestInterceptors)
 	if err != nil {
 		_ = r.Close()
 		return nil, err
 	}
-	r.api = api
+	play, err := buildAPI(cfg, r.mux, lf, playbackInterceptors)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	r.api, r.play = api, play
 	return r, nil
 }
 
-func buildAPI(cfg Config, mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API, error) {
+// ingestInterceptors are a publisher's: NACK asks for lost packets again;
+// RTCP reports give the publisher loss figures and give us sender reports
+// to align audio with video; transport-wide congestion control feedback
+// (draft-holmer-rmcat-transport-wide-cc-extensions) sends every received
+// packet's arrival time back to the sender, whose delay-based estimator
+// then ramps in seconds instead of climbing on loss reports alone.
+func ingestInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSender(me, ir)
+}
+
+// playbackInterceptors are a viewer's: sender reports only, which a
+// browser needs to play audio and video in sync. NACKs are answered by
+// internal/relay from one cache per stream, not pion's responder, which
+// keeps a copy of every packet per viewer; the node does no congestion
+// control of a forwarded stream, so it asks for no feedback.
+func playbackInterceptors(_ *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	return webrtc.ConfigureRTCPReports(ir)
+}
+
+func buildAPI(cfg Config, mux ice.UDPMux, lf logging.LoggerFactory,
+	interceptors func(*webrtc.MediaEngine, *interceptor.Registry) error) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	// NACK asks for lost packets again; RTCP reports give the publisher loss
-	// figures and give us sender reports to align audio with video.
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, err
-	}
-	// Transport-wide congestion control feedback (draft-holmer-rmcat-
-	// transport-wide-cc-extensions): every received packet's arrival time
-	// goes back to the sender, whose delay-based estimator then ramps in
-	// seconds instead of climbing on loss reports alone.
-	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+	if err := interceptors(me, ir); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
@@ -158,8 +178,12 @@ func buildAPI(cfg Config, mux ice.UDPMux, lf logging.LoggerFactory) (*webrtc.API
 		webrtc.WithSettingEngine(se)), nil
 }
 
-// API is the pion API every PeerConnection is created from.
+// API is the pion API publishers' PeerConnections are created from.
 func (r *RTC) API() *webrtc.API { return r.api }
+
+// PlaybackAPI is the pion API viewers' PeerConnections are created from:
+// the same codecs and UDP port, other interceptors (playbackInterceptors).
+func (r *RTC) PlaybackAPI() *webrtc.API { return r.play }
 
 // UDPAddr is the bound UDP address.
 func (r *RTC) UDPAddr() net.Addr { return r.conn.LocalAddr() }

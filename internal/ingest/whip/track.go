@@ -22,6 +22,31 @@ const (
 	reorderDelay   = 150 * time.Millisecond
 )
 
+// RTPWriter is what a Sink also implements when it forwards the
+// publisher's packets (WHEP playback): it is told each track's codec, and
+// gets every RTP packet as it arrives, before reordering and
+// depacketizing, so forwarding adds no delay. WriteRTP runs on the read
+// path, must not block, and must not keep p (the reader reuses nothing,
+// but the depacketizer reads it afterwards).
+type RTPWriter interface {
+	StartTrack(kind media.Kind, codec TrackCodec)
+	WriteRTP(kind media.Kind, p *rtp.Packet)
+}
+
+// TrackCodec is a track's codec as negotiated with the publisher.
+type TrackCodec struct {
+	MimeType  string
+	ClockRate uint32
+	Channels  uint16
+	Fmtp      string
+}
+
+// forward returns the sink's RTPWriter, nil if it has none.
+func (ss *session) forward() RTPWriter {
+	w, _ := ss.sink.(RTPWriter)
+	return w
+}
+
 // onTrack starts the readers for a new remote track and its RTCP.
 func (ss *session) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	mime := strings.ToLower(tr.Codec().MimeType)
@@ -40,12 +65,24 @@ func (ss *session) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		return
 	}
 	clock := ss.tl.Track(tr.Codec().ClockRate)
+	if fw := ss.forward(); fw != nil {
+		c := tr.Codec()
+		fw.StartTrack(kindOf(tr.Kind()), TrackCodec{MimeType: c.MimeType, ClockRate: c.ClockRate,
+			Channels: c.Channels, Fmtp: c.SDPFmtpLine})
+	}
 	ss.log.Info("track started", "kind", tr.Kind().String(), "codec", mime, "ssrc", uint32(tr.SSRC()))
 	go ss.guard("rtp", func() { read(tr, clock) })
 	go ss.guard("rtcp", func() { ss.readRTCP(recv, clock) })
 	if tr.Kind() == webrtc.RTPCodecTypeVideo {
 		ss.requestKeyframe() // start the stream at an IDR as soon as possible
 	}
+}
+
+func kindOf(k webrtc.RTPCodecType) media.Kind {
+	if k == webrtc.RTPCodecTypeAudio {
+		return media.KindAudio
+	}
+	return media.KindVideo
 }
 
 // guard runs a reader; a panic from a publisher's bytes ends that session
@@ -65,11 +102,15 @@ func (ss *session) guard(what string, fn func()) {
 func (ss *session) readVideo(tr *webrtc.TrackRemote, clock *media.TrackClock) {
 	rb := media.NewReorderBuffer(reorderPackets, reorderDelay, nil)
 	dp := media.NewH264Depacketizer()
+	fw := ss.forward()
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
 			ss.emitVideo(dp.Flush(), clock)
 			return
+		}
+		if fw != nil {
+			fw.WriteRTP(media.KindVideo, pkt)
 		}
 		ss.received(&ss.stats.pktsVideo, len(pkt.Payload))
 		rb.Push(pkt)
@@ -114,10 +155,14 @@ func (ss *session) emitVideo(res media.H264Result, clock *media.TrackClock) {
 // readAudio: each Opus RTP packet is one access unit (RFC 7587 §4.2).
 func (ss *session) readAudio(tr *webrtc.TrackRemote, clock *media.TrackClock) {
 	rb := media.NewReorderBuffer(64, reorderDelay, nil)
+	fw := ss.forward()
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
 			return
+		}
+		if fw != nil {
+			fw.WriteRTP(media.KindAudio, pkt)
 		}
 		ss.received(&ss.stats.pktsAudio, len(pkt.Payload))
 		rb.Push(pkt)
