@@ -34,18 +34,6 @@ func FuzzCheckOffer(f *testing.F) {
 	})
 }
 
-// FuzzParseFragment: credentials come in pairs or not at all.
-func FuzzParseFragment(f *testing.F) {
-	f.Add([]byte("a=ice-ufrag:x\r\na=ice-pwd:y\r\na=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=end-of-candidates\r\n"))
-	f.Add([]byte("m=audio 9 UDP/TLS/RTP/SAVPF 111\na=mid:0\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := ParseFragment(b)
-		if err == nil && (fr.Ufrag == "") != (fr.Pwd == "") {
-			t.Fatal("accepted half a credential pair")
-		}
-	})
-}
-
 // FuzzPost drives the whole POST handler with arbitrary headers and bodies;
 // the starter refuses, so no PeerConnection is built. Every answer must be
 // a 4xx with a reason (or a redirect to a clean path), never a 5xx or a panic.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/wish"
 )
 
 // Handler serves the WHIP endpoint at /whip/{stream} and session resources
@@ -22,17 +23,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PATCH /whip/{stream}/{session}", h(s.handlePatch))
 	mux.Handle("DELETE /whip/{stream}/{session}", h(s.handleDelete))
 	mux.Handle("OPTIONS /whip/{stream}/{session}", h(s.handleOptions))
-	// Clients on other origins read the Expose headers: Location, ETag and
-	// Link of a POST, Accept-*, Allow and Access-Control-Allow-Methods of a
-	// plain OPTIONS (@eyevinn/whip-web-client trickles only if the last lists
-	// PATCH), Retry-After of a 503. @eyevinn/whip-web-client also sends its
-	// ETag back in an ETag request header on PATCH.
-	return httpx.CORS(httpx.CORSConfig{
-		Methods: []string{"POST", "PATCH", "DELETE", "OPTIONS"},
-		Headers: []string{"Authorization", "Content-Type", "If-Match", "ETag"},
-		Expose: []string{"Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Allow",
-			"Access-Control-Allow-Methods", "Retry-After"},
-	}, mux)
+	return wish.CORS(mux)
 }
 
 // handlePost creates a session from an SDP offer (RFC 9725 §4.2). The
@@ -106,7 +97,7 @@ func (s *Server) check(r *http.Request) (string, error) {
 	if !ValidStreamName(stream) {
 		return "", ErrBadStreamName
 	}
-	if err := httpx.RequireContentType(r, "application/sdp"); err != nil {
+	if err := httpx.RequireContentType(r, wish.ContentTypeSDP); err != nil {
 		return "", err
 	}
 	if s.cfg.Accepting != nil {
@@ -128,109 +119,73 @@ func (s *Server) tokenOwner() string {
 	return "publish token"
 }
 
-// writeAnswer answers a POST with the session's resource and SDP answer.
+// writeAnswer answers a POST with the session's resource, the ETag of its
+// ICE session, the node's ICE servers and the SDP answer.
 func (s *Server) writeAnswer(w http.ResponseWriter, ss *session, answer string) {
-	hd := w.Header()
-	hd.Set("Location", "/whip/"+url.PathEscape(ss.stream)+"/"+ss.id)
-	hd.Set("ETag", ss.currentETag())
-	hd.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	var links []string
 	for _, srv := range s.cfg.RTC.ICEServers() {
-		hd.Add("Link", srv.LinkHeader())
+		links = append(links, srv.LinkHeader())
 	}
-	hd.Set("Content-Type", "application/sdp")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write([]byte(answer))
+	wish.WriteCreated(w, "/whip/"+url.PathEscape(ss.stream)+"/"+ss.id, ss.peer.Load().ETag(), answer, links)
 }
 
 // handleOptions answers a non-preflight OPTIONS (preflights are answered by
 // the CORS layer) with what the resource accepts.
 func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) error {
-	if r.PathValue("session") == "" {
-		w.Header().Set("Accept-Post", "application/sdp")
-		w.Header().Set("Allow", "POST, OPTIONS")
-	} else {
-		w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-		w.Header().Set("Allow", "PATCH, DELETE, OPTIONS")
-	}
-	w.WriteHeader(http.StatusNoContent)
+	wish.WriteOptions(w, r.PathValue("session") == "")
 	return nil
 }
 
 // handleGet: the endpoint only publishes (RFC 9725 §4.2 lets a server 405).
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Allow", "POST, OPTIONS")
+	w.Header().Set("Allow", wish.AllowEndpoint)
 	return ErrNotPOST
 }
 
 // handlePatch takes trickled candidates or an ICE restart (RFC 9725 §4.3;
-// patchIntent says which).
+// wish.PatchIntent says which).
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) error {
-	ss, frag, err := s.readPatch(w, r)
+	ss, err := s.sessionOf(r)
 	if err != nil {
 		return err
 	}
-	restart, err := patchIntent(r.Header.Get("If-Match"), frag, ss.iceCredentials(), ss.currentETag())
+	peer := ss.peer.Load()
+	if peer == nil { // its POST is not answered yet, so nobody knows its URL
+		return ErrNoSession
+	}
+	ifMatch, frag, err := wish.ReadPatch(w, r, maxOfferBytes)
 	if err != nil {
 		return err
 	}
-	if restart {
-		return s.restart(w, r, ss, frag)
+	res, err := peer.Patch(r.Context(), ifMatch, frag)
+	if err != nil {
+		return err
 	}
-	ss.addCandidates(frag.Candidates)
-	w.WriteHeader(http.StatusNoContent)
+	wish.WritePatch(w, res)
 	return nil
 }
 
-// readPatch checks a PATCH's credentials and body and finds its session.
-func (s *Server) readPatch(w http.ResponseWriter, r *http.Request) (*session, Fragment, error) {
+// sessionOf finds the session a PATCH or DELETE is for, once the request
+// has shown the node's token and the session's own credentials.
+func (s *Server) sessionOf(r *http.Request) (*session, error) {
 	if err := s.authorize(r); err != nil {
-		return nil, Fragment{}, err
+		return nil, err
 	}
 	ss, err := s.lookup(r.PathValue("stream"), r.PathValue("session"))
 	if err != nil {
-		return nil, Fragment{}, err
+		return nil, err
 	}
 	if err := s.authorizeSession(r, ss); err != nil {
-		return nil, Fragment{}, err
+		return nil, err
 	}
-	if err := httpx.RequireContentType(r, "application/trickle-ice-sdpfrag"); err != nil {
-		return nil, Fragment{}, err
-	}
-	body, err := httpx.ReadBody(w, r, maxOfferBytes)
-	if err != nil {
-		return nil, Fragment{}, err
-	}
-	frag, err := ParseFragment(body)
-	return ss, frag, err
-}
-
-// restart answers an ICE restart with the new ICE session's fragment and
-// ETag (RFC 9725 §4.3.3).
-func (s *Server) restart(w http.ResponseWriter, r *http.Request, ss *session, frag Fragment) error {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.GatherTimeout+5*time.Second)
-	defer cancel()
-	answer, etag, err := ss.restartICE(ctx, frag)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(answer))
-	return nil
+	return ss, nil
 }
 
 // handleDelete ends a session (RFC 9725 §4.2): the stream is finished and its
 // playlists closed.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := s.authorize(r); err != nil {
-		return err
-	}
-	ss, err := s.lookup(r.PathValue("stream"), r.PathValue("session"))
+	ss, err := s.sessionOf(r)
 	if err != nil {
-		return err
-	}
-	if err := s.authorizeSession(r, ss); err != nil {
 		return err
 	}
 	s.log.Info("publisher ended the session", "stream", ss.stream, "session", ss.id)

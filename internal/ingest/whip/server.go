@@ -6,9 +6,7 @@ package whip
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,11 +18,12 @@ import (
 	"github.com/castnet/castnet/internal/media"
 	"github.com/castnet/castnet/internal/names"
 	"github.com/castnet/castnet/internal/rtc"
+	"github.com/castnet/castnet/internal/wish"
 )
 
 // Request errors.
 var (
-	ErrUnauthorized  = fmt.Errorf("missing or wrong bearer token: %w", httpx.ErrUnauthorized)
+	ErrUnauthorized  = wish.ErrUnauthorized
 	ErrBadStreamName = fmt.Errorf("stream names are 1-64 letters, digits, '-' or '_': %w", httpx.ErrBadRequest)
 	ErrStreamLive    = fmt.Errorf("stream is already live: %w", httpx.ErrConflict)
 	// ErrTakenOver ends a session whose owner published the name again
@@ -32,9 +31,13 @@ var (
 	ErrTakenOver    = errors.New("taken over by a new session of the same publisher")
 	ErrFull         = fmt.Errorf("node is at its stream limit: %w", httpx.ErrUnavailable)
 	ErrNoSession    = fmt.Errorf("no such session: %w", httpx.ErrNotFound)
-	ErrNoIfMatch    = fmt.Errorf("ICE restart needs If-Match: %w", httpx.ErrPreconditionRequired)
-	ErrETagMismatch = fmt.Errorf("If-Match does not match the session's ETag: %w", httpx.ErrPreconditionFailed)
-	ErrNotPOST      = fmt.Errorf("publish with POST: %w", httpx.ErrMethodNotAllowed)
+	ErrNoIfMatch    = wish.ErrNoIfMatch
+	ErrETagMismatch = wish.ErrETagMismatch
+	// ErrNotThisICESession refuses a PATCH whose ICE credentials are
+	// neither the session's nor a valid new pair for a restart (see
+	// wish.PatchIntent).
+	ErrNotThisICESession = wish.ErrNotThisICESession
+	ErrNotPOST           = fmt.Errorf("publish with POST: %w", httpx.ErrMethodNotAllowed)
 )
 
 // ValidStreamName reports whether name may be used as a stream name
@@ -164,7 +167,7 @@ type Config struct {
 
 // Timeout defaults.
 const (
-	DefaultGatherTimeout = 5 * time.Second
+	DefaultGatherTimeout = wish.DefaultGatherTimeout
 	// DefaultConnectTimeout matches pion's ICE agent, which fails a check
 	// list that found no pair after its disconnected plus failed timeouts
 	// (5 s + 10 s in internal/rtc): a longer ConnectTimeout would never be
@@ -247,21 +250,8 @@ func (s *Server) Live() int {
 	return len(s.byID)
 }
 
-// authorize checks the bearer token in constant time (RFC 9725 §4.5).
-func (s *Server) authorize(r *http.Request) error {
-	if s.cfg.Token == "" {
-		return nil
-	}
-	const prefix = "Bearer "
-	h := r.Header.Get("Authorization")
-	if len(h) < len(prefix) || !equalFold(h[:len(prefix)], prefix) {
-		return ErrUnauthorized
-	}
-	if subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(s.cfg.Token)) != 1 {
-		return ErrUnauthorized
-	}
-	return nil
-}
+// authorize checks the node's bearer token (RFC 9725 §4.5).
+func (s *Server) authorize(r *http.Request) error { return wish.CheckBearer(r, s.cfg.Token) }
 
 // authorizeSession checks a PATCH or DELETE: with an Admitter, the
 // request must carry the Authorization header that created the session
@@ -289,19 +279,6 @@ func (s *Server) End(stream, session string, reason error) bool {
 	}
 	ss.log.Warn("ending the session", "reason", reason)
 	ss.close(reason)
-	return true
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
 	return true
 }
 
@@ -348,12 +325,4 @@ func (s *Server) lookup(stream, id string) (*session, error) {
 		return nil, ErrNoSession
 	}
 	return ss, nil
-}
-
-// randomID returns 128 bits of crypto randomness in hex: session URLs are
-// capabilities, so they must not be guessable (RFC 9725 §4.2).
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

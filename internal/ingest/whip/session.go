@@ -15,8 +15,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/media"
+	"github.com/castnet/castnet/internal/wish"
 )
 
 // Session ending reasons, handed to the Sink's Close (the broadcaster shows
@@ -29,7 +29,7 @@ var (
 	ErrConnectionFailed = errors.New("connection to the publisher failed")
 	// ErrMediaTimeout: a connected publisher sent no RTP for MediaTimeout.
 	ErrMediaTimeout  = errors.New("no media from the publisher")
-	ErrGatherTimeout = fmt.Errorf("ICE gathering did not finish: %w", httpx.ErrGatewayTimeout)
+	ErrGatherTimeout = wish.ErrGatherTimeout
 )
 
 // session is one publisher's PeerConnection and the goroutines reading it.
@@ -50,16 +50,16 @@ type session struct {
 	// in particular.
 	owner string
 
-	pc   *webrtc.PeerConnection
+	pc *webrtc.PeerConnection
+	// peer signals for pc: the ETag, the publisher's ICE credentials, PATCH.
+	// Stats reads it from any goroutine, so it is stored once pc exists.
+	peer atomic.Pointer[wish.Peer]
 	sink Sink
 
 	sinkMu sync.Mutex // serializes WriteAccessUnit between the audio and video readers
 	tl     *media.Timeline
 
 	mu        sync.Mutex // guards the fields below
-	etag      string
-	offer     string
-	ice       iceCreds // the publisher's, of the current ICE session
 	closing   bool
 	closeErr  error
 	wg        sync.WaitGroup // track and RTCP readers
@@ -78,19 +78,17 @@ type counters struct {
 	state                    atomic.Value // string
 	pktsVideo, pktsAudio     atomic.Uint64
 	bytes, lost, broken, pli atomic.Uint64
-	trickled, discarded      atomic.Uint64
 	remoteAddr               atomic.Value // string
 	// Unix nanoseconds, 0 until it happens.
 	connected, firstMedia, lastPacket atomic.Int64
 }
 
 func newSession(s *Server, stream, remote string, info OfferInfo) *session {
-	id := randomID()
+	id := wish.RandomID()
 	ctx, cancel := context.WithCancel(s.ctx)
 	ss := &session{srv: s, id: id, stream: stream, remote: remote, info: info,
 		log: s.log.With("stream", stream, "session", id), ctx: ctx, cancel: cancel,
-		etag: newETag(), ice: iceCreds{info.Ufrag, info.Pwd}, tl: media.NewTimeline(time.Now),
-		offered: time.Now(), connected: make(chan struct{}), done: make(chan struct{})}
+		tl: media.NewTimeline(time.Now), offered: time.Now(), connected: make(chan struct{}), done: make(chan struct{})}
 	ss.stats.state.Store("new")
 	ss.stats.remoteAddr.Store("")
 	return ss
@@ -105,8 +103,6 @@ func (ss *session) mayTakeOver(old *session) bool {
 	last := max(old.stats.lastPacket.Load(), old.offered.UnixNano())
 	return time.Since(time.Unix(0, last)) >= TakeoverIdle
 }
-
-func newETag() string { return `"` + randomID() + `"` }
 
 // start opens the sink, negotiates the PeerConnection and returns the SDP
 // answer once every local candidate is gathered (WHIP servers cannot
@@ -126,42 +122,18 @@ func (ss *session) start(reqCtx context.Context, offer string) (string, error) {
 		return "", fmt.Errorf("new peer connection: %w", err)
 	}
 	ss.pc = pc
+	peer := wish.NewPeer(pc, wish.PeerConfig{GatherTimeout: ss.srv.cfg.GatherTimeout,
+		Rewrite: ss.srv.cfg.RTC.Answer, Logger: ss.log})
+	ss.peer.Store(peer)
 	pc.OnTrack(ss.onTrack)
 	pc.OnConnectionStateChange(ss.onConnectionState)
 	pc.OnICEConnectionStateChange(ss.onICEState)
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
-	}
-	answer, err := ss.negotiate(reqCtx)
+	answer, err := peer.Answer(reqCtx, offer)
 	if err != nil {
 		return "", err
 	}
-	ss.mu.Lock()
-	ss.offer = offer
-	ss.mu.Unlock()
 	ss.goWatch()
-	return dropRTCPCandidates(answer), nil
-}
-
-// negotiate creates and applies an answer to the remote offer just set and
-// waits for gathering to complete.
-func (ss *session) negotiate(ctx context.Context) (string, error) {
-	answer, err := ss.pc.CreateAnswer(nil)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoCodec, err)
-	}
-	gathered := webrtc.GatheringCompletePromise(ss.pc)
-	if err := ss.pc.SetLocalDescription(answer); err != nil {
-		return "", fmt.Errorf("set local description: %w", err)
-	}
-	select {
-	case <-gathered:
-	case <-time.After(ss.srv.cfg.GatherTimeout):
-		return "", ErrGatherTimeout
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	return ss.srv.cfg.RTC.Answer(ss.pc.LocalDescription().SDP), nil
+	return answer, nil
 }
 
 // goWatch ends the session if the publisher does not connect in time, or
@@ -333,6 +305,10 @@ func (ss *session) requestKeyframe() {
 
 // Stats reports the session's transport counters.
 func (ss *session) Stats() SessionStats {
+	var trickled, discarded uint64
+	if p := ss.peer.Load(); p != nil {
+		trickled, discarded = p.Trickled()
+	}
 	return SessionStats{
 		State:               ss.stats.state.Load().(string),
 		PacketsVideo:        ss.stats.pktsVideo.Load(),
@@ -341,8 +317,8 @@ func (ss *session) Stats() SessionStats {
 		PacketsLost:         ss.stats.lost.Load(),
 		BrokenFrames:        ss.stats.broken.Load(),
 		KeyframeAsks:        ss.stats.pli.Load(),
-		CandidatesTrickled:  ss.stats.trickled.Load(),
-		CandidatesDiscarded: ss.stats.discarded.Load(),
+		CandidatesTrickled:  trickled,
+		CandidatesDiscarded: discarded,
 		RemoteCandAddr:      ss.stats.remoteAddr.Load().(string),
 		Connected:           unixTime(ss.stats.connected.Load()),
 		FirstMedia:          unixTime(ss.stats.firstMedia.Load()),
@@ -356,62 +332,6 @@ func unixTime(ns int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
-}
-
-func (ss *session) currentETag() string {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.etag
-}
-
-func (ss *session) iceCredentials() iceCreds {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.ice
-}
-
-// addCandidates applies trickled remote candidates. One that ICE cannot
-// take (an address that does not parse, a line cut short) is discarded and
-// counted while the rest still apply, as RFC 9725 §4.3.2 asks; a client
-// that gets an error for one odd candidate may stop trickling altogether
-// (@eyevinn/whip-web-client does). The bracketed IPv6 address that client
-// writes is unbracketed first.
-func (ss *session) addCandidates(cands []string) {
-	for _, c := range cands {
-		err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + unbracketAddress(c)})
-		if err != nil {
-			ss.stats.discarded.Add(1)
-			ss.log.Debug("trickled candidate discarded", "candidate", truncate(c, 120), "err", err)
-			continue
-		}
-		ss.stats.trickled.Add(1)
-	}
-}
-
-// restartICE applies a client ICE restart: the last offer with the new
-// credentials is set again, which makes pion restart its ICE agent with
-// new local credentials, and the new answer's ICE lines go back.
-func (ss *session) restartICE(ctx context.Context, frag Fragment) (string, string, error) {
-	ss.mu.Lock()
-	offer, err := replaceICECredentials(ss.offer, frag.Ufrag, frag.Pwd)
-	ss.mu.Unlock()
-	if err != nil {
-		return "", "", err
-	}
-	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", "", fmt.Errorf("ice restart: %w", errors.Join(httpx.ErrBadRequest, err))
-	}
-	ss.addCandidates(frag.Candidates)
-	answer, err := ss.negotiate(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	etag := newETag()
-	ss.mu.Lock()
-	ss.offer, ss.ice, ss.etag = offer, iceCreds{frag.Ufrag, frag.Pwd}, etag
-	ss.mu.Unlock()
-	ss.log.Info("ice restarted")
-	return answerFragment(answer), etag, nil
 }
 
 // close ends the session: reads are unblocked by closing the

@@ -1,20 +1,22 @@
-package whip
+package wish
 
 import (
 	"fmt"
+
+	"github.com/pion/sdp/v3"
 
 	"github.com/castnet/castnet/internal/httpx"
 )
 
 // ErrNotThisICESession refuses a PATCH whose ICE credentials are neither
-// the session's nor a valid new pair for a restart (see patchIntent).
+// the session's nor a valid new pair for a restart (see PatchIntent).
 var ErrNotThisICESession = fmt.Errorf("the fragment's ice-ufrag/ice-pwd are not this session's and not a new pair for an ICE restart; its candidates were not applied: %w",
 	httpx.ErrUnprocessable)
 
-// iceCreds are one ICE session's credentials (RFC 8839 §5.4).
-type iceCreds struct{ ufrag, pwd string }
+// ICECreds are one ICE session's credentials (RFC 8839 §5.4).
+type ICECreds struct{ Ufrag, Pwd string }
 
-// patchIntent decides what a PATCH asks for, by RFC 9725 §4.3:
+// PatchIntent decides what a PATCH asks for, by RFC 9725 §4.3:
 //
 //   - If-Match, when sent, is "*" or the current ETag, whatever the PATCH
 //     is for; any other tag is a stale ICE session (§4.3.1: 412).
@@ -38,17 +40,17 @@ type iceCreds struct{ ufrag, pwd string }
 //     satisfied: an error, with the existing ICE session kept. 422 rather
 //     than a silent 204 tells the client its candidates were not used; it
 //     is the status §4.3.1 gives a PATCH the session does not act on.
-func patchIntent(ifMatch string, frag Fragment, cur iceCreds, etag string) (restart bool, err error) {
+func PatchIntent(ifMatch string, frag Fragment, cur ICECreds, etag string) (restart bool, err error) {
 	if ifMatch != "" && ifMatch != "*" && ifMatch != etag {
 		return false, ErrETagMismatch
 	}
-	got := iceCreds{frag.Ufrag, frag.Pwd}
+	got := ICECreds{frag.Ufrag, frag.Pwd}
 	switch {
-	case got.ufrag == "" || got == cur:
+	case got.Ufrag == "" || got == cur:
 		return false, nil
-	case got.ufrag == cur.ufrag || got.pwd == cur.pwd || !validICEChars(got.ufrag, 4) || !validICEChars(got.pwd, 22):
+	case got.Ufrag == cur.Ufrag || got.Pwd == cur.Pwd || !validICEChars(got.Ufrag, 4) || !validICEChars(got.Pwd, 22):
 		return false, fmt.Errorf("%w: got ice-ufrag %q with a %d-character ice-pwd", ErrNotThisICESession,
-			truncate(got.ufrag, 32), len(got.pwd))
+			truncate(got.Ufrag, 32), len(got.Pwd))
 	case ifMatch == "":
 		return false, ErrNoIfMatch
 	}
@@ -69,4 +71,37 @@ func validICEChars(s string, min int) bool {
 		}
 	}
 	return true
+}
+
+// OfferCreds reads an SDP offer's ICE credentials: the session-level
+// ice-ufrag and ice-pwd, else the first media section's that has them
+// (RFC 8839 §5.4 allows either level; with BUNDLE every section shares
+// one pair). An offer without both cannot start an ICE session.
+func OfferCreds(offer string) (ICECreds, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return ICECreds{}, fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	c := DescriptionCreds(&sd)
+	if c.Ufrag == "" || c.Pwd == "" {
+		return ICECreds{}, fmt.Errorf("%w: no ice-ufrag/ice-pwd", ErrBadSDP)
+	}
+	return c, nil
+}
+
+// DescriptionCreds is OfferCreds for an offer already parsed; either
+// field is "" where the description lacks it.
+func DescriptionCreds(sd *sdp.SessionDescription) ICECreds {
+	var c ICECreds
+	c.Ufrag, _ = sd.Attribute("ice-ufrag")
+	c.Pwd, _ = sd.Attribute("ice-pwd")
+	for _, m := range sd.MediaDescriptions {
+		if u, ok := m.Attribute("ice-ufrag"); ok && c.Ufrag == "" {
+			c.Ufrag = u
+		}
+		if p, ok := m.Attribute("ice-pwd"); ok && c.Pwd == "" {
+			c.Pwd = p
+		}
+	}
+	return c
 }
