@@ -24,6 +24,7 @@ import (
 	"github.com/castnet/castnet/internal/orchestrator"
 	"github.com/castnet/castnet/internal/orchestrator/dispatch"
 	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/playback/whep"
 	"github.com/castnet/castnet/internal/pm"
 	"github.com/castnet/castnet/internal/rtc"
 	"github.com/castnet/castnet/internal/sign"
@@ -41,6 +42,7 @@ import (
 type Dev struct {
 	RTC         *rtc.RTC
 	WHIP        *whip.Server
+	WHEP        *whep.Server
 	Broadcaster *broadcaster.Broadcaster
 	Store       *hls.Store
 	HTTP        *httpx.Server
@@ -113,11 +115,18 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers.add(d.WHIP.Close)
+	if d.WHEP, err = whep.New(whep.Config{RTC: d.RTC, Sources: d.Broadcaster,
+		MaxViewers: noCapIsNegative(cfg.Limits.MaxViewers), MaxStreamViewers: noCapIsNegative(cfg.Limits.MaxStreamViewers),
+		Logger: log.With("component", "whep")}); err != nil {
+		return nil, err
+	}
+	d.closers.add(d.WHEP.Close)
 	pages, err := web.Handler(web.Config{Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	mux.Handle("/whip/", d.WHIP.Handler())
+	mux.Handle("/whep/", d.WHEP.Handler())
 	mux.Handle("/hls/", d.Store.Handler())
 	mux.Handle("/api/streams", d.Broadcaster.Handler())
 	mux.Handle("/api/streams/", d.Broadcaster.Handler())
@@ -142,7 +151,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	log.Log(context.Background(), level, note)
 	log.Info("castnet "+cfg.Role+" is up: open "+base+"/ to go live, "+base+"/watch/{stream} to watch",
 		"publish", base+"/",
-		"whip", base+"/whip/{stream}",
+		"whip", base+"/whip/{stream}", "whep", base+"/whep/{stream}",
 		"webrtc_udp", d.RTC.ListenAddr(), "data", cfg.DataDir,
 		"ladder", ladderNames(cfg.Profiles))
 	return d, nil
@@ -288,6 +297,15 @@ func ladderNames(ps []transcode.Profile) []string {
 		out = append(out, p.Name)
 	}
 	return out
+}
+
+// noCapIsNegative maps a flag's 0 (no cap) onto whep.Config's -1 (0
+// there takes the default).
+func noCapIsNegative(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // minFree is -min-free-mb as hls.Config.MinFree: 0 is no minimum.

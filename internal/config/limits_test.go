@@ -12,7 +12,7 @@ func TestLimitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Limits != (Limits{MaxConns: 4096, InputIdle: 2 * time.Second}) {
+	if d.Limits != (Limits{MaxConns: 4096, InputIdle: 2 * time.Second, MaxViewers: 1000, MaxStreamViewers: 500}) {
 		t.Errorf("dev limits %+v", d.Limits)
 	}
 	o, err := ParseOrchestrator([]string{"-max-conns", "-1", "-input-idle", "500ms"}, io.Discard)
@@ -28,6 +28,7 @@ func TestLimitFlags(t *testing.T) {
 	}{
 		{[]string{"-max-conns", "0"}, "-max-conns 0: want 1 or more"},
 		{[]string{"-input-idle", "1ms"}, "-input-idle 1ms: want 100ms or more"},
+		{[]string{"-max-viewers", "-1"}, "want 0 (no cap) or more"},
 		{[]string{"-attempt-timeout", "1m"}, "flag provided but not defined"}, // dev derives it from -segment
 	} {
 		if _, err := ParseDev(tc.args, io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {

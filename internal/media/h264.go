@@ -1,5 +1,7 @@
 package media
 
+import "strings"
+
 // H.264 NAL unit types (H.264 Table 7-1) and the RTP payload structures of
 // RFC 6184 §5.2 that share the same five-bit field.
 const (
@@ -98,4 +100,18 @@ func firstMBInSlice(nalu []byte) (uint32, bool) {
 	r := bitReader{buf: unescapeRBSP(head)}
 	v, err := r.ue()
 	return v, err == nil
+}
+
+// H264PacketizationMode1 reports whether an SDP fmtp parameter list for
+// H.264 says packetization-mode=1, the non-interleaved mode every browser
+// sends (STAP-A and FU-A allowed). Mode 0, one NAL unit per packet, is the
+// default when the parameter is absent (RFC 6184 §8.1).
+func H264PacketizationMode1(fmtp string) bool {
+	for _, p := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "packetization-mode") {
+			return strings.TrimSpace(v) == "1"
+		}
+	}
+	return false
 }

@@ -45,7 +45,7 @@ func CheckOffer(offer []byte) (OfferInfo, error) {
 		switch m.MediaName.Media {
 		case "video":
 			videos++
-			if err := checkSection(m, "H264", h264Usable); err != nil {
+			if err := checkSection(m, "H264", media.H264PacketizationMode1); err != nil {
 				return OfferInfo{}, err
 			}
 			info.Video = media.CodecH264
@@ -103,16 +103,6 @@ func checkSection(m *sdp.MediaDescription, codec string, ok func(fmtp string) bo
 	}
 	return fmt.Errorf("%w: %s section offers [%s], castnet accepts %s", ErrNoCodec,
 		m.MediaName.Media, strings.Join(dedupe(offered), " "), want)
-}
-
-func h264Usable(fmtp string) bool {
-	for _, p := range strings.Split(fmtp, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(k, "packetization-mode") {
-			return v == "1"
-		}
-	}
-	return false // mode 0 is the default when the parameter is absent (RFC 6184 §8.1)
 }
 
 func dedupe(s []string) []string {
