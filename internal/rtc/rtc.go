@@ -188,6 +188,16 @@ func (r *RTC) PlaybackAPI() *webrtc.API { return r.play }
 // UDPAddr is the bound UDP address.
 func (r *RTC) UDPAddr() net.Addr { return r.conn.LocalAddr() }
 
+// LinkHeaders are the ICE servers as the Link header values of a WHIP or
+// WHEP answer (RFC 9725 §4.6).
+func (r *RTC) LinkHeaders() []string {
+	links := make([]string, 0, len(r.servers))
+	for _, s := range r.servers {
+		links = append(links, s.LinkHeader())
+	}
+	return links
+}
+
 // ICEServers returns the configured STUN/TURN servers.
 func (r *RTC) ICEServers() []ICEServer { return r.servers }
 

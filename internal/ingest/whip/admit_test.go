@@ -196,9 +196,7 @@ func TestSameOwnerTakesOverADeadSession(t *testing.T) {
 		t.Errorf("same owner while the session is fresh: %d, want 409", got)
 	}
 	time.Sleep(TakeoverIdle)
-	h.srv.mu.Lock()
-	old := h.srv.byStream["cam"]
-	h.srv.mu.Unlock()
+	old, _ := h.srv.sessions.Get(first.Session)
 	old.stats.lastPacket.Store(time.Now().UnixNano()) // media arrives
 	if got := post(alice); got != http.StatusConflict {
 		t.Errorf("same owner while media arrives: %d, want 409", got)

@@ -122,11 +122,7 @@ func (s *Server) tokenOwner() string {
 // writeAnswer answers a POST with the session's resource, the ETag of its
 // ICE session, the node's ICE servers and the SDP answer.
 func (s *Server) writeAnswer(w http.ResponseWriter, ss *session, answer string) {
-	var links []string
-	for _, srv := range s.cfg.RTC.ICEServers() {
-		links = append(links, srv.LinkHeader())
-	}
-	wish.WriteCreated(w, "/whip/"+url.PathEscape(ss.stream)+"/"+ss.id, ss.peer.Load().ETag(), answer, links)
+	wish.WriteCreated(w, "/whip/"+url.PathEscape(ss.stream)+"/"+ss.id, ss.peer.Load().ETag(), answer, s.cfg.RTC.LinkHeaders())
 }
 
 // handleOptions answers a non-preflight OPTIONS (preflights are answered by

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
@@ -197,11 +196,10 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
+	sessions wish.Table[*session]
+	// byStream is the session holding each stream name, kept under the
+	// table's lock (Reserve's and Release's callbacks).
 	byStream map[string]*session
-	byID     map[string]*session
-	closed   bool
-	wg       sync.WaitGroup
 }
 
 // New builds a WHIP server.
@@ -223,32 +221,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
-		byStream: map[string]*session{}, byID: map[string]*session{}}, nil
+		byStream: map[string]*session{}}, nil
 }
 
 // Close ends every session and waits for them; idempotent.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	sessions := make([]*session, 0, len(s.byID))
-	for _, ss := range s.byID {
-		sessions = append(sessions, ss)
-	}
-	s.mu.Unlock()
 	s.cancel()
-	for _, ss := range sessions {
-		ss.close(nil)
-	}
-	s.wg.Wait()
+	s.sessions.Shut(func(ss *session) { ss.close(nil) })
 	return nil
 }
 
 // Live reports the number of sessions.
-func (s *Server) Live() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byID)
-}
+func (s *Server) Live() int { return s.sessions.Len() }
 
 // authorize checks the node's bearer token (RFC 9725 §4.5).
 func (s *Server) authorize(r *http.Request) error { return wish.CheckBearer(r, s.cfg.Token) }
@@ -271,10 +255,8 @@ func (s *Server) authorizeSession(r *http.Request, ss *session) error {
 // it was. Sessions are named by id so that a reason about an ended one
 // never ends a later session of the same name.
 func (s *Server) End(stream, session string, reason error) bool {
-	s.mu.Lock()
-	ss := s.byID[session]
-	s.mu.Unlock()
-	if ss == nil || ss.stream != stream {
+	ss, ok := s.sessions.Get(session)
+	if !ok || ss.stream != stream {
 		return false
 	}
 	ss.log.Warn("ending the session", "reason", reason)
@@ -285,43 +267,35 @@ func (s *Server) End(stream, session string, reason error) bool {
 // reserve claims a stream name for a new session, enforcing one session per
 // stream and the stream limit.
 func (s *Server) reserve(ss *session) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.byStream[ss.stream]
-	switch {
-	case s.closed:
-		return httpx.WithRetryAfter(fmt.Errorf("node is shutting down: %w", httpx.ErrUnavailable), 5*time.Second)
-	case old != nil && !ss.mayTakeOver(old):
-		return ErrStreamLive
-	case s.cfg.MaxStreams > 0 && len(s.byID) >= s.cfg.MaxStreams:
-		return httpx.WithRetryAfter(fmt.Errorf("%w: %d of %d", ErrFull, len(s.byID), s.cfg.MaxStreams), 30*time.Second)
-	}
-	if old != nil {
-		ss.log.Info("taking over the name from a dead session of the same publisher", "old_session", old.id)
-		go old.close(ErrTakenOver) // it releases only its own byID entry now
-	}
-	s.byStream[ss.stream] = ss
-	s.byID[ss.id] = ss
-	s.wg.Add(1)
-	return nil
+	return s.sessions.Reserve(ss.id, ss, func(n int) error {
+		old := s.byStream[ss.stream]
+		switch {
+		case old != nil && !ss.mayTakeOver(old):
+			return ErrStreamLive
+		case s.cfg.MaxStreams > 0 && n >= s.cfg.MaxStreams:
+			return httpx.WithRetryAfter(fmt.Errorf("%w: %d of %d", ErrFull, n, s.cfg.MaxStreams), 30*time.Second)
+		}
+		if old != nil {
+			ss.log.Info("taking over the name from a dead session of the same publisher", "old_session", old.id)
+			go old.close(ErrTakenOver) // it releases only its own table entry now
+		}
+		s.byStream[ss.stream] = ss
+		return nil
+	})
 }
 
 // release forgets a session once it has fully closed.
 func (s *Server) release(ss *session) {
-	s.mu.Lock()
-	if s.byStream[ss.stream] == ss {
-		delete(s.byStream, ss.stream)
-	}
-	delete(s.byID, ss.id)
-	s.mu.Unlock()
-	s.wg.Done()
+	s.sessions.Release(ss.id, func() {
+		if s.byStream[ss.stream] == ss {
+			delete(s.byStream, ss.stream)
+		}
+	})
 }
 
 func (s *Server) lookup(stream, id string) (*session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.byID[id]
-	if ss == nil || ss.stream != stream {
+	ss, ok := s.sessions.Get(id)
+	if !ok || ss.stream != stream {
 		return nil, ErrNoSession
 	}
 	return ss, nil

@@ -63,17 +63,9 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 		<-ss.done
 		return err
 	}
-	wish.WriteCreated(w, "/whep/"+url.PathEscape(stream)+"/"+ss.id, ss.peer.ETag(), answer, s.links())
+	wish.WriteCreated(w, "/whep/"+url.PathEscape(stream)+"/"+ss.id, ss.peer.ETag(), answer, s.cfg.RTC.LinkHeaders())
 	ss.log.Info("viewer offer answered", "remote", r.RemoteAddr, "video", want.Video, "audio", want.Audio)
 	return nil
-}
-
-func (s *Server) links() []string {
-	var links []string
-	for _, srv := range s.cfg.RTC.ICEServers() {
-		links = append(links, srv.LinkHeader())
-	}
-	return links
 }
 
 func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) error {

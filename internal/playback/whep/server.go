@@ -9,13 +9,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/names"
 	"github.com/castnet/castnet/internal/relay"
 	"github.com/castnet/castnet/internal/rtc"
+	"github.com/castnet/castnet/internal/wish"
 )
 
 // Request errors.
@@ -73,11 +73,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	byID     map[string]*session
+	sessions wish.Table[*session]
+	// byStream counts each stream's sessions, under the table's lock.
 	byStream map[string]int
-	closed   bool
-	wg       sync.WaitGroup
 }
 
 // New builds a WHEP server.
@@ -87,8 +85,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg = withDefaults(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
-		byID: map[string]*session{}, byStream: map[string]int{}}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, byStream: map[string]int{}}, nil
 }
 
 func withDefaults(cfg Config) Config {
@@ -112,62 +109,40 @@ func withDefaults(cfg Config) Config {
 
 // Close ends every session and waits for them; idempotent.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	sessions := make([]*session, 0, len(s.byID))
-	for _, ss := range s.byID {
-		sessions = append(sessions, ss)
-	}
-	s.mu.Unlock()
 	s.cancel()
-	for _, ss := range sessions {
-		ss.close(nil)
-	}
-	s.wg.Wait()
+	s.sessions.Shut(func(ss *session) { ss.close(nil) })
 	return nil
 }
 
 // Viewers is the number of sessions, connected or not.
-func (s *Server) Viewers() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byID)
-}
+func (s *Server) Viewers() int { return s.sessions.Len() }
 
 // reserve counts a new session against the limits.
 func (s *Server) reserve(ss *session) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return httpx.WithRetryAfter(fmt.Errorf("node is shutting down: %w", httpx.ErrUnavailable), 5*time.Second)
-	case s.cfg.MaxViewers > 0 && len(s.byID) >= s.cfg.MaxViewers:
-		return httpx.WithRetryAfter(fmt.Errorf("%w: the node has %d viewers", ErrFull, len(s.byID)), 10*time.Second)
-	case s.cfg.MaxStreamViewers > 0 && s.byStream[ss.stream] >= s.cfg.MaxStreamViewers:
-		return httpx.WithRetryAfter(fmt.Errorf("%w: %s has %d viewers", ErrFull, ss.stream, s.byStream[ss.stream]), 10*time.Second)
-	}
-	s.byID[ss.id] = ss
-	s.byStream[ss.stream]++
-	s.wg.Add(1)
-	return nil
+	return s.sessions.Reserve(ss.id, ss, func(n int) error {
+		switch on := s.byStream[ss.stream]; {
+		case s.cfg.MaxViewers > 0 && n >= s.cfg.MaxViewers:
+			return httpx.WithRetryAfter(fmt.Errorf("%w: the node has %d viewers", ErrFull, n), 10*time.Second)
+		case s.cfg.MaxStreamViewers > 0 && on >= s.cfg.MaxStreamViewers:
+			return httpx.WithRetryAfter(fmt.Errorf("%w: %s has %d viewers", ErrFull, ss.stream, on), 10*time.Second)
+		}
+		s.byStream[ss.stream]++
+		return nil
+	})
 }
 
 // release forgets a session once it has fully closed.
 func (s *Server) release(ss *session) {
-	s.mu.Lock()
-	delete(s.byID, ss.id)
-	if s.byStream[ss.stream]--; s.byStream[ss.stream] <= 0 {
-		delete(s.byStream, ss.stream)
-	}
-	s.mu.Unlock()
-	s.wg.Done()
+	s.sessions.Release(ss.id, func() {
+		if s.byStream[ss.stream]--; s.byStream[ss.stream] <= 0 {
+			delete(s.byStream, ss.stream)
+		}
+	})
 }
 
 func (s *Server) lookup(stream, id string) (*session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss := s.byID[id]
-	if ss == nil || ss.stream != stream {
+	ss, ok := s.sessions.Get(id)
+	if !ok || ss.stream != stream {
 		return nil, ErrNoSession
 	}
 	return ss, nil
