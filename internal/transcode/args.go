@@ -202,5 +202,8 @@ func audioArgs() []string {
 // -mpegts_copyts 1 and a zero mux delay the muxer shifts every PTS forward
 // (by 2 x muxdelay) and renditions would no longer line up with the source.
 func muxArgs(name string) []string {
-	return []string{"-f", "mpegts", "-mpegts_copyts", "1", "-muxdelay", "0", "-muxpreload", "0", name}
+	// -flush_packets 1: each packet reaches the file as it is muxed, so a
+	// follower (Job.Partial) sees the rendition grow frame by frame instead
+	// of in 32 KiB steps of ffmpeg's I/O buffer.
+	return []string{"-f", "mpegts", "-mpegts_copyts", "1", "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", name}
 }

@@ -154,7 +154,10 @@ func (f *FFmpeg) Run(ctx context.Context, job Job) (Result, error) {
 	log := f.log.With("seq", job.Seq)
 	log.Debug("ffmpeg start", "renditions", len(job.Profiles), "encoder", f.opts.Encoder)
 	p := f.process(ctx, dir, job, log)
-	if err := p.run(); err != nil {
+	fo := follow(job, dir)
+	err = p.run()
+	fo.finish()
+	if err != nil {
 		log.Debug("ffmpeg failed", "wall", p.stats.Wall, "err", err)
 		return Result{Stats: p.stats}, err
 	}
