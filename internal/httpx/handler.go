@@ -30,11 +30,9 @@ func Handle(log *slog.Logger, fn HandlerFunc) http.Handler {
 // WriteError writes err as a response: status from StatusOf, Retry-After when
 // the error carries one, and the error text as the reason.
 func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
-	status, class := classOf(err)
-	msg := reason(err, class)
+	status, msg := Public(err)
 	if status == http.StatusInternalServerError {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
 	} else {
 		log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)
 	}
@@ -49,6 +47,18 @@ func WriteError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 		line += ": " + msg
 	}
 	fmt.Fprintln(w, line)
+}
+
+// Public is what a client is told of err: its status (StatusOf) and the
+// reason WriteError would send, "internal error" for a 500, whose detail
+// is for the log only. For answers that already began, where the error
+// must travel inside the body.
+func Public(err error) (status int, msg string) {
+	status, class := classOf(err)
+	if status == http.StatusInternalServerError {
+		return status, "internal error"
+	}
+	return status, reason(err, class)
 }
 
 // ReadBody reads at most limit bytes of r's body, failing with ErrTooLarge

@@ -21,6 +21,7 @@ type follower struct {
 	job   Job
 	dir   string
 	files []*os.File
+	sent  []int64
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -28,7 +29,7 @@ type follower struct {
 
 // follow starts following job's outputs in dir, if the job wants them.
 func follow(job Job, dir string) *follower {
-	fo := &follower{job: job, dir: dir, files: make([]*os.File, len(job.Profiles)),
+	fo := &follower{job: job, dir: dir, files: make([]*os.File, len(job.Profiles)), sent: make([]int64, len(job.Profiles)),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if job.Partial == nil {
 		close(fo.done)
@@ -74,7 +75,8 @@ func (fo *follower) read(i int) {
 		buf := make([]byte, 64<<10)
 		n, err := fo.files[i].Read(buf)
 		if n > 0 {
-			fo.job.Partial(fo.job.Profiles[i].Name, buf[:n])
+			fo.job.Partial(fo.job.Profiles[i].Name, fo.sent[i], buf[:n])
+			fo.sent[i] += int64(n)
 		}
 		if n < len(buf) || err == io.EOF || err != nil {
 			return

@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -12,11 +13,15 @@ import (
 type partials struct {
 	mu     sync.Mutex
 	chunks map[string][][]byte
+	bad    []string
 }
 
-func (p *partials) add(name string, b []byte) {
+func (p *partials) add(name string, off int64, b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if have := int64(len(bytes.Join(p.chunks[name], nil))); off != have {
+		p.bad = append(p.bad, fmt.Sprintf("%s: chunk at %d after %d bytes", name, off, have))
+	}
 	p.chunks[name] = append(p.chunks[name], b)
 }
 
@@ -60,6 +65,9 @@ func TestPartialStreamsEveryRenditionAsFFmpegWritesIt(t *testing.T) {
 	}
 	in.Release(io.EOF)
 	res := <-done
+	if len(got.bad) > 0 {
+		t.Errorf("offsets: %v", got.bad)
+	}
 	for _, r := range res.Renditions {
 		if whole := bytes.Join(got.chunks[r.Profile.Name], nil); !bytes.Equal(whole, r.Data) {
 			t.Errorf("%s: Partial delivered %d bytes in %d chunks, the rendition has %d", r.Profile.Name,

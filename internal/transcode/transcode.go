@@ -89,12 +89,14 @@ type Job struct {
 	Payer fmt.Stringer
 	// Partial, when set, receives each rendition's bytes as the transcoder
 	// writes them, before the job completes: live playback cuts them into
-	// LL-HLS parts while the segment is still being made. Calls for one
-	// rendition come in order, from one goroutine at a time; the chunks are
-	// the receiver's to keep. They are a preview: only the renditions
-	// Transcode returns are checked and vouched for. A transcoder that
-	// cannot stream (or a job that fails) may send none or some.
-	Partial func(rendition string, chunk []byte)
+	// LL-HLS parts while the segment is still being made. offset is where
+	// chunk starts in the rendition; it goes back to 0 when the work starts
+	// over elsewhere (a failover), and the bytes before are then void.
+	// Calls come in order, from one goroutine at a time; the chunks are the
+	// receiver's to keep. They are a preview: only the renditions Transcode
+	// returns are checked and vouched for. A transcoder that cannot stream
+	// (or a job that fails) may send none or some.
+	Partial func(rendition string, offset int64, chunk []byte)
 }
 
 // Rendition is one transcoded output: a complete MPEG-TS segment whose

@@ -73,7 +73,7 @@ func (c *Client) TranscodeChecked(ctx context.Context, job transcode.Job, check 
 			return nil, err
 		}
 	}
-	rends, resp, err := c.exchange(req, job, check)
+	rends, hdr, err := c.exchange(req, job, check)
 	switch {
 	case c.Sealer == nil:
 		return rends, err
@@ -81,7 +81,7 @@ func (c *Client) TranscodeChecked(ctx context.Context, job transcode.Job, check 
 		c.Sealer.Failed(ctx, job, statusOf(err))
 		return nil, err
 	}
-	proof, err := c.Sealer.Answer(ctx, job, sum.Sum(), resp.Header, rends)
+	proof, err := c.Sealer.Answer(ctx, job, sum.Sum(), hdr, rends)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +133,9 @@ func (c *Client) request(ctx context.Context, job transcode.Job) (*http.Request,
 	}
 	req.Header.Set(HeaderSource, formatSize(job.SourceWidth, job.SourceHeight))
 	req.Header.Set(HeaderProfiles, profiles)
+	if job.Partial != nil {
+		req.Header.Set(HeaderStreamed, StreamedRenditions) // a castnet/2 node ignores it and answers whole
+	}
 	return req, sum, nil
 }
 
@@ -157,8 +160,9 @@ func (c *Client) seal(ctx context.Context, req *http.Request, job transcode.Job,
 	return nil
 }
 
-// exchange sends req and reads the node's renditions, checked.
-func (c *Client) exchange(req *http.Request, job transcode.Job, check Check) ([]transcode.Rendition, *http.Response, error) {
+// exchange sends req and reads the node's renditions, checked, and the
+// answer's headers with its trailers (a streamed answer's receipt).
+func (c *Client) exchange(req *http.Request, job transcode.Job, check Check) ([]transcode.Rendition, http.Header, error) {
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
@@ -173,8 +177,9 @@ func (c *Client) exchange(req *http.Request, job transcode.Job, check Check) ([]
 		return nil, nil, &StatusError{Code: resp.StatusCode, Reason: strings.TrimSpace(string(reason)),
 			RetryAfter: resp.Header.Get("Retry-After"), Paid: req.Header.Get(HeaderPayment) != ""}
 	}
-	rends, err := ReadRenditions(resp.Header.Get("Content-Type"), resp.Body, job.Profiles)
+	rends, err := readAnswer(resp, job)
 	if err != nil {
+		markPaid(err, req)
 		return nil, nil, err
 	}
 	if check != nil {
@@ -182,7 +187,42 @@ func (c *Client) exchange(req *http.Request, job transcode.Job, check Check) ([]
 			return nil, nil, err
 		}
 	}
-	return rends, resp, nil
+	return rends, withTrailers(resp), nil
+}
+
+// readAnswer reads a whole (castnet/2) or streamed (castnet/3) answer; a
+// streamed one is read to its end, so that its trailers are in.
+func readAnswer(resp *http.Response, job transcode.Job) ([]transcode.Rendition, error) {
+	ct := resp.Header.Get("Content-Type")
+	if ct != StreamedType {
+		return ReadRenditions(ct, resp.Body, job.Profiles)
+	}
+	rends, err := ReadStreamed(resp.Body, job.Profiles, job.Partial)
+	if err == nil {
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	}
+	return rends, err
+}
+
+// markPaid notes on a streamed failure whether the request was paid for,
+// as a refusal's StatusError does.
+func markPaid(err error, req *http.Request) {
+	var se *StatusError
+	if errors.As(err, &se) {
+		se.Paid = req.Header.Get(HeaderPayment) != ""
+	}
+}
+
+// withTrailers is resp's header with its trailers added.
+func withTrailers(resp *http.Response) http.Header {
+	if len(resp.Trailer) == 0 {
+		return resp.Header
+	}
+	h := resp.Header.Clone()
+	for k, v := range resp.Trailer {
+		h[k] = v
+	}
+	return h
 }
 
 // statusOf is the node's HTTP status in err, 0 when it sent none.

@@ -129,11 +129,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	var once sync.Once
 	free := func() { once.Do(func() { <-h.slots }) }
 	defer free()
+	var stream *answerStream
+	if AcceptsStreamed(r) {
+		stream = newAnswerStream(w, time.Now().Add(h.cfg.AttemptTimeout+h.cfg.AnswerTimeout))
+		job.Partial = stream.chunk
+	}
 	rends, hdr, err := h.work(ctx, w, r, job, body)
 	if err != nil {
-		return cutOff(ctx, body, err)
+		err = cutOff(ctx, body, err)
+		if stream != nil && stream.started() {
+			h.log.Info("streamed answer failed", "stream", job.Stream, "seq", job.Seq, "err", err)
+			stream.fail(err)
+			return nil
+		}
+		return err
 	}
 	free() // transcoding is done: a sender slow to read the answer holds no slot
+	if stream != nil {
+		stream.finish(hdr, rends)
+		return nil
+	}
 	for k, v := range hdr {
 		w.Header()[k] = v
 	}
