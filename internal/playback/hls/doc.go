@@ -11,9 +11,19 @@
 //	{Dir}/{stream}/segments.jsonl         segments added since stream.json was written
 //	{Dir}/{stream}/{rendition}/index.m3u8 media playlist (RFC 8216 §4.3.3)
 //	{Dir}/{stream}/{rendition}/{seq}.ts   media segment
+//	{Dir}/{stream}/{rendition}/{seq}.{i}.ts partial segment i (LL-HLS), while near the live edge
 //	{ArchiveDir}/{stream}/{started}/      earlier sessions, moved aside, never deleted
 //
 // Every file is written to a temporary name and renamed into place, so a
 // reader never sees a partial file, and segments are written before the
 // playlists that reference them.
+//
+// Live media playlists are also served as Low-Latency HLS
+// (draft-pantos-hls-rfc8216bis): a producer adds partial segments with
+// Stream.AddPart as it cuts them, and the handler renders each live
+// playlist from memory with the part tags, holds blocking reloads and
+// hinted parts until they exist, and answers delta updates. The playlist
+// files stay plain RFC 8216 playlists, which is what ended and archived
+// sessions serve; parts are removed once they are no longer needed, and
+// all of them when the session ends.
 package hls

@@ -2,28 +2,40 @@ package hls
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
 
-// servedPath is every path FuzzPathParse's store can answer 200 to.
-var servedPath = regexp.MustCompile(`^/hls/s/(index\.m3u8|(source|240p)/index\.m3u8|source/[01]\.ts|240p/0\.ts)$`)
+// servedPath is every path FuzzPathParse's store can answer 200 to, and
+// awaitedPath those of the parts it holds: from the hinted one to the
+// Advance Part Limit (six of 0.5 s), and the next segment's first ones.
+var (
+	servedPath  = regexp.MustCompile(`^/hls/s/(index\.m3u8|(source|240p)/index\.m3u8|source/[01]\.ts|240p/0\.ts|source/2\.[01]\.ts)$`)
+	awaitedPath = regexp.MustCompile(`^/hls/s/source/(2\.[2-7]|3\.[0-5])\.ts$`)
+)
 
 // FuzzPathParse throws arbitrary request paths at the handler. Invariants:
 // nothing panics; the only statuses are 200, 404 and 405 (never a redirect
-// to a cleaned path); a 200 comes only
-// for a path of the served grammar and carries exactly the bytes of the
-// file that path names inside the store.
+// to a cleaned path), and 503 for a part the stream is about to have (the
+// request gives up after a few milliseconds); a 200 comes only for a path
+// of the served grammar and carries exactly the bytes of the file that
+// path names inside the store, or for a live media playlist what the
+// stream renders.
 func FuzzPathParse(f *testing.F) {
 	for _, p := range []string{
 		"/hls/s/index.m3u8", "/hls/s/source/0.ts", "/hls/s/240p/1.ts", "/hls/s/../../secret",
 		"/hls/s/source/%2e%2e/stream.json", "/hls/archive/s/x/index.m3u8", "/hls/s//index.m3u8",
 		"/hls/s/source/00.ts", "/hls/s/source/\x00.ts", "/hls/s/source/index.m3u8/",
+		"/hls/s/source/2.0.ts", "/hls/s/source/2.00.ts", "/hls/s/source/2.2.ts", "/hls/s/240p/2.0.ts",
+		"/hls/s/source/3.0.ts", "/hls/s/source/2..ts", "/hls/s/source/2.0.0.ts", "/hls/s/source/.0.ts",
 	} {
 		f.Add(p)
 	}
@@ -34,28 +46,64 @@ func FuzzPathParse(f *testing.F) {
 	}
 	mustAdd(f, st, 0, time.Second, parts(0, "source", "240p"))
 	mustAdd(f, st, 1, time.Second, parts(1, "source"))
+	for i := range 2 {
+		mustAddPart(f, st, "source", 2, Part{Duration: 400 * time.Millisecond, Data: []byte{2, byte(i)}})
+	}
 	if err := os.WriteFile(filepath.Join(data, "secret"), []byte("secret"), 0o644); err != nil {
 		f.Fatal(err)
 	}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, p string) {
-		req := httptest.NewRequest("GET", "/", nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
 		req.URL.Path, req.URL.RawPath = p, ""
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		switch rec.Code {
-		case 404, 405:
+		switch {
+		case rec.Code == 404, rec.Code == 405, rec.Code == 503 && awaitedPath.MatchString(p):
 			return
-		case 200:
-		default:
+		case rec.Code != 200:
 			t.Fatalf("GET %q: status %d", p, rec.Code)
-		}
-		if !servedPath.MatchString(p) {
+		case !servedPath.MatchString(p):
 			t.Fatalf("GET %q served %d bytes", p, rec.Body.Len())
 		}
-		want := readFile(t, filepath.Join(st.dir, filepath.FromSlash(p[len("/hls/s/"):])))
+		rel := p[len("/hls/s/"):]
+		want := readFile(t, filepath.Join(st.dir, filepath.FromSlash(rel)))
+		if name, ok := strings.CutSuffix(rel, "/index.m3u8"); ok {
+			want = liveBody(st, name, directives{})
+		}
 		if !bytes.Equal(rec.Body.Bytes(), want) {
 			t.Fatalf("GET %q: body is not the file it names", p)
+		}
+	})
+}
+
+// FuzzDirectives feeds parseDirectives arbitrary queries. Invariants:
+// nothing panics; an accepted query names _HLS_part only with _HLS_msn,
+// and writing the directives back gives a query that parses to the same.
+func FuzzDirectives(f *testing.F) {
+	for _, q := range []string{
+		"", "_HLS_msn=10", "_HLS_msn=10&_HLS_part=3", "_HLS_part=3", "_HLS_msn=10&_HLS_skip=YES",
+		"_HLS_skip=v2", "_HLS_msn=010", "_HLS_msn=-1", "_HLS_msn=1&_HLS_msn=2", "_HLS_msn=18446744073709551616",
+		"token=abc&_HLS_msn=4", "_HLS_foo=1", "_HLS_msn=%31", "%zz", "_HLS_skip=yes", "a;b",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		d, err := parseDirectives(q)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("%q: %v is not ErrBadRequest", q, err)
+			}
+			return
+		}
+		if d.hasPart && !d.hasMSN {
+			t.Fatalf("%q: accepted _HLS_part without _HLS_msn", q)
+		}
+		again, err := parseDirectives(d.query())
+		if err != nil || again != d {
+			t.Fatalf("%q: %+v written back as %q reads %+v, %v", q, d, d.query(), again, err)
 		}
 	})
 }

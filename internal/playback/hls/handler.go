@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +25,7 @@ const (
 //	/hls/{stream}/index.m3u8                             multivariant playlist
 //	/hls/{stream}/{rendition}/index.m3u8                 media playlist
 //	/hls/{stream}/{rendition}/{seq}.ts                   segment
+//	/hls/{stream}/{rendition}/{seq}.{i}.ts               partial segment (LL-HLS)
 //	/hls/archive/{stream}/{session}/index.m3u8           archived session
 //	/hls/archive/{stream}/{session}/{rendition}/{file}   its playlists and segments
 //
@@ -31,6 +33,12 @@ const (
 // the file system, and anything else is 404, so no request can name a file
 // outside the store. Live playlists are sent with "no-cache"; see Config for
 // the other Cache-Control choices.
+//
+// A live media playlist is rendered from memory with the Low-Latency HLS
+// tags and answers the Delivery Directives of draft-pantos-hls-rfc8216bis
+// §6.2.5 (blocking reload, delta updates); a part named by a preload hint
+// is held until it exists. Ended and archived sessions are served from
+// their files.
 func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hls/{stream}/index.m3u8", s.handle(s.serveMultivariant))
@@ -58,6 +66,13 @@ func (s *Store) handle(h func(http.ResponseWriter, *http.Request) error) http.Ha
 		case err == nil:
 		case errors.Is(err, ErrNotFound), errors.Is(err, fs.ErrNotExist):
 			notFound(w)
+		case errors.Is(err, ErrBadRequest):
+			refuse(w, http.StatusBadRequest, err.Error())
+		case errors.Is(err, ErrUnavailable):
+			// A blocking request that timed out, or whose client left
+			// (then nobody reads this). §6.2.5.2: 503.
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "not available yet")
 		default:
 			s.log.Error("hls: serving", "path", r.URL.Path, "err", err)
 			w.Header().Set("Cache-Control", "no-store")
@@ -69,8 +84,13 @@ func (s *Store) handle(h func(http.ResponseWriter, *http.Request) error) http.Ha
 func notFound(w http.ResponseWriter) {
 	// A segment or playlist missing now may exist in a second; keep caches
 	// from remembering the 404.
+	refuse(w, http.StatusNotFound, "404 page not found")
+}
+
+// refuse answers an error that no cache may keep.
+func refuse(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, "404 page not found", http.StatusNotFound)
+	http.Error(w, msg, status)
 }
 
 // serveView is what the handler needs to know of a session, read under its
@@ -82,22 +102,22 @@ type serveView struct {
 	known       bool // the rendition asked for belongs to the session
 }
 
-func (s *Store) view(stream, rendition string) (serveView, error) {
+func (s *Store) view(stream, rendition string) (serveView, *Stream, error) {
 	if !validStreamName(stream) {
-		return serveView{}, ErrNotFound
+		return serveView{}, nil, ErrNotFound
 	}
 	st, ok := s.Stream(stream)
 	if !ok {
-		return serveView{}, fmt.Errorf("%w: stream %q", ErrNotFound, stream)
+		return serveView{}, nil, fmt.Errorf("%w: stream %q", ErrNotFound, stream)
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	_, known := st.stats[rendition]
-	return serveView{name: st.name, ended: st.state != stateLive, firstUnique: st.firstUnique, known: known}, nil
+	return serveView{name: st.name, ended: st.state != stateLive, firstUnique: st.firstUnique, known: known}, st, nil
 }
 
 func (s *Store) serveMultivariant(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.view(r.PathValue("stream"), "")
+	v, _, err := s.view(r.PathValue("stream"), "")
 	if err != nil {
 		return err
 	}
@@ -109,7 +129,7 @@ func (s *Store) serveRendition(w http.ResponseWriter, r *http.Request) error {
 	if !validRenditionName(rendition) {
 		return ErrNotFound
 	}
-	v, err := s.view(r.PathValue("stream"), rendition)
+	v, st, err := s.view(r.PathValue("stream"), rendition)
 	if err != nil {
 		return err
 	}
@@ -117,17 +137,48 @@ func (s *Store) serveRendition(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: rendition %q", ErrNotFound, rendition)
 	}
 	if file == playlistFile {
-		return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, rendition, file), playlistType, s.playlistCache(v.ended))
+		return s.serveMediaPlaylist(w, r, st, filepath.Join(v.name, rendition, file), rendition)
+	}
+	if seq, i, ok := parsePartFile(file); ok {
+		if err := st.awaitPart(r.Context(), rendition, seq, i); err != nil {
+			return err
+		}
+		return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, rendition, file), segmentType, s.segmentCache(seq, v))
 	}
 	seq, ok := parseSegmentFile(file)
 	if !ok {
 		return ErrNotFound
 	}
-	cache := "no-cache"
+	return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, rendition, file), segmentType, s.segmentCache(seq, v))
+}
+
+// segmentCache is the Cache-Control of a segment or part of segment seq:
+// long when its URL is unique to the session.
+func (s *Store) segmentCache(seq uint64, v serveView) string {
 	if seq >= v.firstUnique {
-		cache = maxAge(s.cfg.SegmentMaxAge)
+		return maxAge(s.cfg.SegmentMaxAge)
 	}
-	return serveFile(w, r, s.cfg.Dir, filepath.Join(v.name, rendition, file), segmentType, cache)
+	return "no-cache"
+}
+
+// serveMediaPlaylist answers a media playlist: a live one from memory,
+// after blocking as its directives ask; an ended one from its file.
+func (s *Store) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, st *Stream, file, rendition string) error {
+	d, err := parseDirectives(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	body, err := st.livePlaylist(r.Context(), rendition, d)
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		return serveFile(w, r, s.cfg.Dir, file, playlistType, s.playlistCache(st.Stats().Ended))
+	}
+	w.Header().Set("Content-Type", playlistType)
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	return nil
 }
 
 // serveArchive serves a session moved aside by Open. It never changes
@@ -147,6 +198,7 @@ func (s *Store) serveArchive(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctype := playlistType
 	if file != playlistFile {
+		// Archived sessions were ended, which removed their parts.
 		if _, ok := parseSegmentFile(file); !ok {
 			return ErrNotFound
 		}

@@ -126,3 +126,17 @@ func newHTTPServer(t *testing.T, s *Store) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+func mustAddPart(t testing.TB, st *Stream, rendition string, seq uint64, p Part) {
+	t.Helper()
+	if err := st.AddPart(rendition, seq, p); err != nil {
+		t.Fatalf("AddPart(%s, %d): %v", rendition, seq, err)
+	}
+}
+
+// liveBody is what the handler sends for rendition name's live playlist.
+func liveBody(st *Stream, name string, d directives) []byte {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.liveMedia(name, d.skip).render()
+}

@@ -53,6 +53,10 @@ type Manifest struct {
 	// FirstUniqueSeq is the lowest segment number whose URL no earlier
 	// session of this stream name used.
 	FirstUniqueSeq uint64 `json:"firstUniqueSeq,omitempty"`
+	// NextSeq, when above the last segment's number plus one, is one past
+	// a segment number the session published parts of ({seq}.{i}.ts) but
+	// never completed: the next session must not reuse those part URLs.
+	NextSeq uint64 `json:"nextSeq,omitempty"`
 	// Variants is the variant list, source included.
 	Variants []Variant `json:"variants"`
 	// Segments lists the stored segment numbers in order.
@@ -65,6 +69,9 @@ type SegmentRecord struct {
 	Seq uint64 `json:"seq"`
 	// Duration is in seconds.
 	Duration float64 `json:"duration"`
+	// Start is the wall-clock time of the segment's first frame
+	// (EXT-X-PROGRAM-DATE-TIME), when known.
+	Start time.Time `json:"start,omitzero"`
 	// Gap says Seq did not follow the previous segment's number.
 	Gap bool `json:"gap,omitempty"`
 	// Sizes holds the bytes stored per rendition; a rendition absent here

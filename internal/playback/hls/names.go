@@ -38,6 +38,19 @@ var (
 	ErrCorruptManifest = errors.New("hls: corrupt manifest")
 	// ErrConfig reports an unusable Config.
 	ErrConfig = errors.New("hls: bad config")
+	// ErrInvalidPart reports a partial segment that cannot be listed: no
+	// duration, no bytes, or longer than Config.PartTarget.
+	ErrInvalidPart = errors.New("hls: invalid part")
+	// ErrPartOrder reports a part for a segment already stored, or for
+	// too many segments in progress at once.
+	ErrPartOrder = errors.New("hls: part out of order")
+	// ErrBadRequest reports a playlist request whose delivery directives
+	// are malformed or ask too far ahead (draft-pantos-hls-rfc8216bis
+	// §6.2.5.2); the handler answers 400.
+	ErrBadRequest = errors.New("hls: bad request")
+	// ErrUnavailable reports a blocking request that the stream did not
+	// answer within its bound; the handler answers 503 (§6.2.5.2).
+	ErrUnavailable = errors.New("hls: not available yet")
 )
 
 // validStreamName and validRenditionName are the names package's, the one
@@ -50,7 +63,48 @@ func validRenditionName(s string) bool { return names.Rendition(s) }
 // form is accepted ("007.ts" is not "7.ts"), so each segment has one URL.
 func parseSegmentFile(name string) (uint64, bool) {
 	digits, ok := strings.CutSuffix(name, ".ts")
-	if !ok || digits == "" || len(digits) > 20 {
+	if !ok {
+		return 0, false
+	}
+	return parseDecimal(digits)
+}
+
+// segmentFile is the inverse of parseSegmentFile.
+func segmentFile(seq uint64) string { return strconv.FormatUint(seq, 10) + ".ts" }
+
+// maxParts bounds the parts of one rendition's segment: a part index has
+// at most four digits, and a producer that cuts more is refused.
+const maxParts = 4096
+
+// parsePartFile turns "{seq}.{i}.ts" into seq and i, in canonical decimal
+// only (each part has one URL), with i below maxParts.
+func parsePartFile(name string) (seq uint64, i int, ok bool) {
+	stem, ok := strings.CutSuffix(name, ".ts")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(stem, ".")
+	if !ok {
+		return 0, 0, false
+	}
+	seq, ok = parseDecimal(a)
+	idx, okIdx := parseDecimal(b)
+	if !ok || !okIdx || idx >= maxParts {
+		return 0, 0, false
+	}
+	return seq, int(idx), true
+}
+
+// partFile is the inverse of parsePartFile: part i of segment seq lies
+// beside {seq}.ts, so the tree on disk plays the same as over HTTP.
+func partFile(seq uint64, i int) string {
+	return strconv.FormatUint(seq, 10) + "." + strconv.Itoa(i) + ".ts"
+}
+
+// parseDecimal accepts a canonical decimal uint64: digits only, no sign,
+// no leading zero.
+func parseDecimal(digits string) (uint64, bool) {
+	if digits == "" || len(digits) > 20 {
 		return 0, false
 	}
 	for i := 0; i < len(digits); i++ {
@@ -58,12 +112,9 @@ func parseSegmentFile(name string) (uint64, bool) {
 			return 0, false
 		}
 	}
-	seq, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || strconv.FormatUint(seq, 10) != digits {
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != digits {
 		return 0, false
 	}
-	return seq, true
+	return n, true
 }
-
-// segmentFile is the inverse of parseSegmentFile.
-func segmentFile(seq uint64) string { return strconv.FormatUint(seq, 10) + ".ts" }

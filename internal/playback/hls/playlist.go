@@ -74,49 +74,210 @@ func normalizeVariants(vs []Variant, source string) ([]Variant, error) {
 	return out, nil
 }
 
-// mediaEntry is one media segment line of a media playlist.
+// mediaEntry is one media segment of a media playlist with the tags
+// applied to it.
 type mediaEntry struct {
 	Duration      time.Duration
 	URI           string
 	Discontinuity bool
+	Start         time.Time  // EXT-X-PROGRAM-DATE-TIME; zero: none
+	Parts         []partLine // its partial segments (Low-Latency HLS)
 }
 
-// mediaPlaylist is everything a media playlist file says (RFC 8216 §4.3.3).
+// partLine is one EXT-X-PART tag (draft-pantos-hls-rfc8216bis §4.4.4.9).
+type partLine struct {
+	Duration    time.Duration
+	URI         string
+	Independent bool
+	Gap         bool
+}
+
+// mediaPlaylist is everything a media playlist says (RFC 8216 §4.3.3).
 type mediaPlaylist struct {
 	TargetDuration        int
 	MediaSequence         uint64
 	DiscontinuitySequence uint64
 	VOD                   bool
 	Entries               []mediaEntry
+	// Live holds the Low-Latency HLS tags of a live playlist rendered per
+	// request; nil for the plain playlists written to disk.
+	Live *liveTags
+}
+
+// liveTags are the draft-pantos-hls-rfc8216bis tags of a live playlist.
+type liveTags struct {
+	// HoldBack and SkipUntil are EXT-X-SERVER-CONTROL's HOLD-BACK and
+	// CAN-SKIP-UNTIL (§4.4.3.8).
+	HoldBack, SkipUntil time.Duration
+	// PartTarget is EXT-X-PART-INF's PART-TARGET; zero before the session's
+	// first part, when no part tag is written.
+	PartTarget time.Duration
+	// Skipped counts the leading segments EXT-X-SKIP replaces (§6.2.5.1);
+	// DateRanges says the request was _HLS_skip=v2.
+	Skipped    int
+	DateRanges bool
+	// Next is the segment in progress: its tags and parts, no URI yet.
+	Next mediaEntry
+	// Hint is the EXT-X-PRELOAD-HINT URI of the next part ("": none).
+	Hint    string
+	Reports []renditionReport
+}
+
+// renditionReport is one EXT-X-RENDITION-REPORT (§4.4.5.4).
+type renditionReport struct {
+	URI      string
+	LastMSN  uint64
+	LastPart int // -1: the rendition lists no part
+}
+
+// version is EXT-X-VERSION: 3 for decimal EXTINF (RFC 8216 §7), 9 with
+// EXT-X-SKIP (draft-pantos-hls-rfc8216bis §8). The other LL-HLS tags
+// require no version, and §6.2.1 asks for no more than needed.
+func (p mediaPlaylist) version() int {
+	if p.Live != nil && p.Live.Skipped > 0 {
+		return 9
+	}
+	return playlistVersion
 }
 
 // render writes the playlist. EXT-X-DISCONTINUITY-SEQUENCE appears only when
 // non-zero; its absence means zero (RFC 8216 §4.3.3.3).
 func (p mediaPlaylist) render() []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", playlistVersion)
-	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", p.TargetDuration)
-	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", p.MediaSequence)
+	b := make([]byte, 0, 256+96*len(p.Entries))
+	b = append(b, "#EXTM3U\n#EXT-X-VERSION:"...)
+	b = strconv.AppendInt(b, int64(p.version()), 10)
+	b = append(b, "\n#EXT-X-TARGETDURATION:"...)
+	b = strconv.AppendInt(b, int64(p.TargetDuration), 10)
+	b = append(b, '\n')
+	if p.Live != nil {
+		b = p.Live.appendHeader(b)
+	}
+	b = append(b, "#EXT-X-MEDIA-SEQUENCE:"...)
+	b = strconv.AppendUint(b, p.MediaSequence, 10)
+	b = append(b, '\n')
 	if p.DiscontinuitySequence > 0 {
-		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", p.DiscontinuitySequence)
+		b = append(b, "#EXT-X-DISCONTINUITY-SEQUENCE:"...)
+		b = strconv.AppendUint(b, p.DiscontinuitySequence, 10)
+		b = append(b, '\n')
 	}
 	if p.VOD {
-		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+		b = append(b, "#EXT-X-PLAYLIST-TYPE:VOD\n"...)
 	}
 	// Every segment starts with an IDR (the segmenter cuts on them), which
 	// is what EXT-X-INDEPENDENT-SEGMENTS promises (RFC 8216 §4.3.5.1).
-	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
+	b = append(b, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	if p.Live != nil {
+		b = p.Live.appendSkip(b)
+	}
 	for _, e := range p.Entries {
-		if e.Discontinuity {
-			b.WriteString("#EXT-X-DISCONTINUITY\n")
-		}
-		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", seconds3(e.Duration), e.URI)
+		b = e.appendTo(b)
+	}
+	if p.Live != nil {
+		b = p.Live.appendTail(b)
 	}
 	if p.VOD {
-		b.WriteString("#EXT-X-ENDLIST\n")
+		b = append(b, "#EXT-X-ENDLIST\n"...)
 	}
-	return b.Bytes()
+	return b
 }
+
+// appendTo writes a segment: the tags that apply to it, which §4.4.4.9
+// wants before its first EXT-X-PART, then its parts and its EXTINF and
+// URI (none for the segment in progress).
+func (e mediaEntry) appendTo(b []byte) []byte {
+	if e.Discontinuity {
+		b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+	}
+	if !e.Start.IsZero() {
+		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
+		b = e.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = append(b, '\n')
+	}
+	for _, pt := range e.Parts {
+		b = pt.appendTo(b)
+	}
+	if e.URI == "" {
+		return b
+	}
+	b = append(b, "#EXTINF:"...)
+	b = appendSeconds(b, e.Duration)
+	b = append(b, ",\n"...)
+	b = append(b, e.URI...)
+	return append(b, '\n')
+}
+
+func (pt partLine) appendTo(b []byte) []byte {
+	b = append(b, "#EXT-X-PART:DURATION="...)
+	b = appendSeconds(b, pt.Duration)
+	b = append(b, ",URI=\""...)
+	b = append(b, pt.URI...)
+	b = append(b, '"')
+	if pt.Independent {
+		b = append(b, ",INDEPENDENT=YES"...)
+	}
+	if pt.Gap {
+		b = append(b, ",GAP=YES"...)
+	}
+	return append(b, '\n')
+}
+
+// appendHeader writes EXT-X-SERVER-CONTROL and EXT-X-PART-INF (§4.4.3.7,
+// §4.4.3.8): blocking reload, delta updates, and the hold-backs.
+func (l *liveTags) appendHeader(b []byte) []byte {
+	b = append(b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL="...)
+	b = appendSeconds(b, l.SkipUntil)
+	b = append(b, ",HOLD-BACK="...)
+	b = appendSeconds(b, l.HoldBack)
+	if l.PartTarget > 0 {
+		b = append(b, ",PART-HOLD-BACK="...)
+		b = appendSeconds(b, partHoldBack(l.PartTarget))
+		b = append(b, "\n#EXT-X-PART-INF:PART-TARGET="...)
+		b = appendSeconds(b, l.PartTarget)
+	}
+	return append(b, '\n')
+}
+
+// appendSkip writes EXT-X-SKIP where the skipped segments would be
+// (§4.4.5.2); a v2 request gets the (empty) list of removed date ranges it
+// asked for, there being none in castnet's playlists.
+func (l *liveTags) appendSkip(b []byte) []byte {
+	if l.Skipped == 0 {
+		return b
+	}
+	b = append(b, "#EXT-X-SKIP:SKIPPED-SEGMENTS="...)
+	b = strconv.AppendInt(b, int64(l.Skipped), 10)
+	if l.DateRanges {
+		b = append(b, ",RECENTLY-REMOVED-DATERANGES=\"\""...)
+	}
+	return append(b, '\n')
+}
+
+// appendTail writes the segment in progress, the preload hint and the
+// rendition reports (§4.4.5.3, §4.4.5.4).
+func (l *liveTags) appendTail(b []byte) []byte {
+	b = l.Next.appendTo(b)
+	if l.Hint != "" {
+		b = append(b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""...)
+		b = append(b, l.Hint...)
+		b = append(b, "\"\n"...)
+	}
+	for _, r := range l.Reports {
+		b = append(b, "#EXT-X-RENDITION-REPORT:URI=\""...)
+		b = append(b, r.URI...)
+		b = append(b, "\",LAST-MSN="...)
+		b = strconv.AppendUint(b, r.LastMSN, 10)
+		if r.LastPart >= 0 {
+			b = append(b, ",LAST-PART="...)
+			b = strconv.AppendInt(b, int64(r.LastPart), 10)
+		}
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// partHoldBack is PART-HOLD-BACK: three part targets, what §4.4.3.8 says
+// it SHOULD be at least (and twice what it MUST be).
+func partHoldBack(partTarget time.Duration) time.Duration { return 3 * partTarget }
 
 // streamInf is one EXT-X-STREAM-INF entry of the multivariant playlist.
 type streamInf struct {
@@ -169,10 +330,15 @@ func renderMultivariant(infs []streamInf, source string) []byte {
 	return b.Bytes()
 }
 
-// seconds3 formats a duration in seconds with three decimals, the EXTINF
-// precision (millisecond resolution is finer than any frame interval).
-func seconds3(d time.Duration) string {
-	return strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+// appendSeconds writes a duration in seconds with three decimals, the
+// precision of every duration in castnet's playlists (millisecond
+// resolution is finer than any frame interval). It rounds as millis does,
+// so a part that passes the PART-TARGET check also reads within it.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	ms := millis(max(d, 0))
+	b = strconv.AppendInt(b, ms/1000, 10)
+	b = append(b, '.', byte('0'+ms/100%10), byte('0'+ms/10%10), byte('0'+ms%10))
+	return b
 }
 
 // ceilSeconds is the smallest whole number of seconds ≥ d, at least 1.

@@ -23,7 +23,16 @@ const (
 	DefaultSourceRendition = "source"
 	// DefaultSegmentMaxAge is Config.SegmentMaxAge's default.
 	DefaultSegmentMaxAge = 24 * time.Hour
+	// DefaultPartTarget is Config.PartTarget's default, the Part Target
+	// Duration of Low-Latency HLS (draft-pantos-hls-rfc8216bis §4.4.3.7):
+	// with PART-HOLD-BACK at three parts, players sit 1.5 s behind the
+	// live edge.
+	DefaultPartTarget = 500 * time.Millisecond
 )
+
+// maxPartTarget bounds Config.PartTarget: a part longer than the
+// segments it divides gains nothing.
+const maxPartTarget = 10 * time.Second
 
 // Config configures a Store.
 type Config struct {
@@ -65,6 +74,12 @@ type Config struct {
 	RetryInterval time.Duration
 	// Now is the clock (default time.Now); tests fix it.
 	Now func() time.Time
+	// PartTarget is the Part Target Duration of Low-Latency HLS: no part
+	// given to Stream.AddPart may be longer (default DefaultPartTarget,
+	// so a zero Config serves LL-HLS). Negative disables partial
+	// segments: AddPart stores nothing, and live playlists are served
+	// from their files as plain RFC 8216 playlists.
+	PartTarget time.Duration
 }
 
 // Store holds the HLS sessions of every stream under one directory.
@@ -90,6 +105,10 @@ func New(cfg Config) (*Store, error) {
 	cfg = withDefaults(cfg)
 	if !validRenditionName(cfg.SourceRendition) {
 		return nil, fmt.Errorf("%w: source rendition %q", ErrConfig, cfg.SourceRendition)
+	}
+	if cfg.PartTarget > maxPartTarget || cfg.PartTarget > 0 && cfg.PartTarget < time.Millisecond {
+		// PART-TARGET is written in milliseconds; below one it reads 0.
+		return nil, fmt.Errorf("%w: part target %v", ErrConfig, cfg.PartTarget)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
@@ -128,6 +147,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PartTarget == 0 {
+		cfg.PartTarget = DefaultPartTarget
+	}
 	return cfg
 }
 
@@ -154,6 +176,8 @@ func (s *Store) load() error {
 		}
 		sweepTemp(filepath.Join(s.cfg.Dir, name))
 		st := streamFromManifest(s, m)
+		// Parts a crash left: their numbers stay used (see nextSeq).
+		st.reserved = max(st.reserved, sweepParts(st.dir, m.Variants))
 		if m.Ended.IsZero() {
 			s.log.Warn("hls: ending session left live by an earlier run", "stream", name)
 			if err := st.End(); err != nil {

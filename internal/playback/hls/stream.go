@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,8 +27,12 @@ const (
 type entry struct {
 	Seq      uint64
 	Duration time.Duration
+	Start    time.Time        // wall-clock time of its first frame (EXT-X-PROGRAM-DATE-TIME); zero: unknown
 	Gap      bool             // Seq did not follow the previous entry's
 	Sizes    map[string]int64 // bytes stored per rendition
+	// Parts holds the partial segments of the renditions that streamed
+	// this segment, until pruneParts forgets them.
+	Parts map[string][]partInfo
 }
 
 // renditionStats measures what a rendition's playlist references.
@@ -61,6 +66,17 @@ type Stream struct {
 	// only with the variants or their measured bitrates, so most segments
 	// need not rewrite it.
 	multivariant []byte
+
+	// Low-Latency HLS (part.go, live.go, blocking.go).
+	pending  []pendingSegment // segments in progress, by seq; parts only
+	ll       bool             // a part was added: live playlists carry the part tags
+	pruned   int              // entries below this index have no part files left
+	reserved uint64           // one past the highest seq that had parts (nextSeq)
+	parts    uint64           // parts stored, for Stats
+	// changed is closed and replaced whenever a part or segment is added
+	// or the session ends: every blocked request wakes and looks again.
+	changed chan struct{}
+	waiting atomic.Int32 // requests blocked on changed, for tests
 }
 
 // Stats is a snapshot of a session's counters.
@@ -76,6 +92,8 @@ type Stats struct {
 	TargetRaises uint64
 	// Ended says End was called (or the session was archived).
 	Ended bool
+	// Parts counts the partial segments stored (AddPart).
+	Parts uint64
 }
 
 func newStream(s *Store, name string, vs []Variant, started time.Time, firstUnique uint64) *Stream {
@@ -83,7 +101,7 @@ func newStream(s *Store, name string, vs []Variant, started time.Time, firstUniq
 		store: s, name: name, dir: filepath.Join(s.cfg.Dir, name),
 		log:     s.log.With("stream", name),
 		started: started, firstUnique: firstUnique, variants: vs,
-		stats: make(map[string]*renditionStats),
+		stats: make(map[string]*renditionStats), changed: make(chan struct{}),
 	}
 	for _, v := range vs {
 		st.stats[v.Name] = &renditionStats{}
@@ -94,12 +112,12 @@ func newStream(s *Store, name string, vs []Variant, started time.Time, firstUniq
 // streamFromManifest rebuilds a session read from disk.
 func streamFromManifest(s *Store, m *Manifest) *Stream {
 	st := newStream(s, m.Stream, m.Variants, m.Started, m.FirstUniqueSeq)
-	st.ended = m.Ended
+	st.ended, st.reserved = m.Ended, m.NextSeq
 	if !m.Ended.IsZero() {
 		st.state = stateEnded
 	}
 	for _, r := range m.Segments {
-		st.append(entry{Seq: r.Seq, Duration: r.duration(), Gap: r.Gap, Sizes: r.Sizes})
+		st.append(entry{Seq: r.Seq, Duration: r.duration(), Start: r.Start, Gap: r.Gap, Sizes: r.Sizes})
 	}
 	return st
 }
@@ -132,7 +150,7 @@ func (st *Stream) Stats() Stats {
 	return Stats{
 		Segments: len(st.entries), Substitutions: st.substitutions,
 		TargetDuration: st.target, TargetRaises: st.targetRaises,
-		Ended: st.state != stateLive,
+		Ended: st.state != stateLive, Parts: st.parts,
 	}
 }
 
@@ -150,165 +168,6 @@ func (st *Stream) Dir() string { return st.dir }
 // AddSegment has stored it.
 func (st *Stream) SegmentPath(rendition string, seq uint64) string {
 	return filepath.Join(st.dir, rendition, segmentFile(seq))
-}
-
-// AddSegment stores segment seq of every rendition in parts (rendition name
-// → MPEG-TS bytes) and then rewrites the playlists. parts must hold the
-// source rendition; a variant missing from parts plays the source's segment
-// instead, fenced by EXT-X-DISCONTINUITY because its encoding differs
-// (RFC 8216 §4.3.2.3). Those substitutions are logged and counted in Stats.
-// A seq that skips numbers is also marked as a discontinuity: the media
-// timeline jumps there.
-func (st *Stream) AddSegment(seq uint64, duration time.Duration, parts map[string][]byte) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if err := st.checkSegment(seq, duration, parts); err != nil {
-		return err
-	}
-	e := entry{Seq: seq, Duration: duration, Sizes: make(map[string]int64, len(parts))}
-	if err := st.writeParts(seq, parts, e.Sizes); err != nil {
-		return err
-	}
-	if n := len(st.entries); n > 0 && seq != st.entries[n-1].Seq+1 {
-		e.Gap = true
-		st.log.Warn("hls: segment numbers skipped", "seq", seq, "previous", st.entries[n-1].Seq)
-	}
-	e.Gap, st.gapNext = e.Gap || st.gapNext, false
-	st.append(e)
-	if missing := st.missing(e); len(missing) > 0 {
-		st.substitutions += uint64(len(missing))
-		st.log.Warn("hls: renditions fall back to source", "seq", seq, "renditions", missing,
-			"substitutions", st.substitutions)
-	}
-	if err := appendJournal(st.dir, e.record()); err != nil {
-		return st.store.noteWrite(st.name+" journal", err)
-	}
-	return st.store.noteWrite(st.name+" playlists", st.writePlaylists(false))
-}
-
-// writeParts stores a segment's renditions, noting their sizes. When one
-// cannot be written, those already written are removed: the segment is
-// not stored, and its files must not hold space on a full disk.
-func (st *Stream) writeParts(seq uint64, parts map[string][]byte, sizes map[string]int64) error {
-	for name, data := range parts {
-		path := filepath.Join(st.dir, name, segmentFile(seq))
-		if err := writeFileAtomic(path, data); err != nil {
-			for done := range sizes {
-				_ = os.Remove(filepath.Join(st.dir, done, segmentFile(seq)))
-			}
-			return st.store.noteWrite(fmt.Sprintf("%s segment %d %s", st.name, seq, name), err)
-		}
-		sizes[name] = int64(len(data))
-	}
-	return nil
-}
-
-func (st *Stream) checkSegment(seq uint64, d time.Duration, parts map[string][]byte) error {
-	switch st.state {
-	case stateEnded:
-		return fmt.Errorf("%w: %s", ErrEnded, st.name)
-	case stateArchived:
-		return fmt.Errorf("%w: session of %s archived", ErrClosed, st.name)
-	}
-	if n := len(st.entries); n > 0 && seq <= st.entries[n-1].Seq {
-		return fmt.Errorf("%w: %d after %d", ErrSeqOrder, seq, st.entries[n-1].Seq)
-	}
-	if d <= 0 || d > maxSegmentDuration {
-		return fmt.Errorf("%w: duration %v", ErrInvalidSegment, d)
-	}
-	if len(parts[st.source()]) == 0 {
-		return fmt.Errorf("%w: segment %d", ErrNoSource, seq)
-	}
-	for name, data := range parts {
-		if !st.hasVariant(name) {
-			return fmt.Errorf("%w: %q", ErrUnknownRendition, name)
-		}
-		if len(data) == 0 {
-			return fmt.Errorf("%w: %s: no bytes", ErrInvalidSegment, name)
-		}
-	}
-	return nil
-}
-
-func (st *Stream) hasVariant(name string) bool {
-	return slices.ContainsFunc(st.variants, func(v Variant) bool { return v.Name == name })
-}
-
-// missing lists the variants that have no bytes of their own in e.
-func (st *Stream) missing(e entry) []string {
-	var names []string
-	for _, v := range st.variants {
-		if _, ok := e.Sizes[v.Name]; !ok {
-			names = append(names, v.Name)
-		}
-	}
-	return names
-}
-
-// append records e: target duration, totals and per-rendition statistics.
-func (st *Stream) append(e entry) {
-	st.observeDuration(e.Duration)
-	st.entries = append(st.entries, e)
-	st.total += e.Duration
-	for _, v := range st.variants {
-		st.measure(v.Name, len(st.entries)-1)
-	}
-}
-
-// observeDuration keeps EXT-X-TARGETDURATION. RFC 8216 §6.2.1 forbids
-// changing it, and §4.3.3.1 requires every EXTINF, rounded to the nearest
-// second, to be at most it. It is therefore set once from the first segment,
-// rounded up. A later segment that breaks §4.3.3.1 leaves no way to obey
-// both rules; the target is then raised (never lowered) to that segment's
-// duration rounded up, and a warning logged: players re-read the target on
-// every reload and cope with a larger one, whereas a segment longer than the
-// target makes them stall or reject the playlist. The segmenter cuts on the
-// publisher's IDRs, so this happens only when those come later than usual.
-func (st *Stream) observeDuration(d time.Duration) {
-	if st.target == 0 {
-		st.target = ceilSeconds(d)
-		return
-	}
-	if roundSeconds(d) > st.target {
-		old := st.target
-		st.target = ceilSeconds(d)
-		st.targetRaises++
-		st.log.Warn("hls: segment longer than target duration; raising it",
-			"duration", d, "old", old, "new", st.target)
-	}
-}
-
-// measure adds entry i to a rendition's statistics, if the rendition has
-// bytes of its own there. The peak follows RFC 8216 §4.3.4.2: the largest
-// bit rate of any contiguous run of segments lasting 0.5 to 1.5 target
-// durations; the runs measured are those ending at i. A lone segment longer
-// than that range counts on its own.
-//
-// Segments that fall back to the source are left out on purpose: counting
-// them would give a low rendition the source's bit rate for the rest of the
-// session after one transcoding hiccup, and players would then order the
-// ladder wrongly. BANDWIDTH thus describes the rendition's own encoding.
-func (st *Stream) measure(name string, i int) {
-	if st.substituted(st.entries[i], name) {
-		return
-	}
-	rs := st.stats[name]
-	rs.bytes += st.entries[i].Sizes[name]
-	rs.dur += st.entries[i].Duration
-	lo := time.Duration(st.target) * time.Second / 2
-	hi := time.Duration(st.target) * time.Second * 3 / 2
-	var bytes int64
-	var dur time.Duration
-	for j := i; j >= 0 && !st.substituted(st.entries[j], name); j-- {
-		bytes += st.entries[j].Sizes[name]
-		dur += st.entries[j].Duration
-		if dur >= lo && (dur <= hi || j == i) {
-			rs.peak = max(rs.peak, float64(bytes*8)/dur.Seconds())
-		}
-		if dur > hi {
-			break
-		}
-	}
 }
 
 // SetVariants replaces the stream's variant list, e.g. once codecs and the
@@ -371,6 +230,8 @@ func (st *Stream) end() error {
 		return st.store.noteWrite(st.name+" ending", err)
 	}
 	st.state = stateEnded
+	st.dropAllParts()
+	st.notify()
 	st.store.endWritten(st)
 	st.log.Info("hls: session ended", "segments", len(st.entries), "duration", st.total,
 		"substitutions", st.substitutions)
@@ -411,9 +272,11 @@ func (st *Stream) NextSeq() uint64 {
 	return st.nextSeq()
 }
 
-// nextSeq is NextSeq under st.mu.
+// nextSeq is NextSeq under st.mu. Part URLs count too: a segment whose
+// parts were published but which never completed ({seq}.0.ts may sit in
+// a cache) keeps its number from the next session.
 func (st *Stream) nextSeq() uint64 {
-	next := st.firstUnique
+	next := max(st.firstUnique, st.reserved)
 	if n := len(st.entries); n > 0 {
 		next = max(next, st.entries[n-1].Seq+1)
 	}
@@ -431,11 +294,15 @@ func (st *Stream) manifest() *Manifest {
 	for _, e := range st.entries {
 		m.Segments = append(m.Segments, e.record())
 	}
+	if n := len(st.entries); n == 0 || st.reserved > st.entries[n-1].Seq+1 {
+		m.NextSeq = st.reserved
+	}
 	return m
 }
 
 func (e entry) record() SegmentRecord {
-	return SegmentRecord{Seq: e.Seq, Duration: e.Duration.Seconds(), Gap: e.Gap, Sizes: maps.Clone(e.Sizes)}
+	return SegmentRecord{Seq: e.Seq, Duration: e.Duration.Seconds(), Start: e.Start, Gap: e.Gap,
+		Sizes: maps.Clone(e.Sizes)}
 }
 
 // writePlaylists writes every media playlist, then the multivariant one, so

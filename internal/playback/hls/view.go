@@ -75,7 +75,8 @@ func (st *Stream) mediaPlaylist(name string, vod bool) mediaPlaylist {
 			}
 			continue
 		}
-		p.Entries = append(p.Entries, mediaEntry{Duration: e.Duration, URI: st.uri(e, name), Discontinuity: disc})
+		p.Entries = append(p.Entries, mediaEntry{Duration: e.Duration, URI: st.uri(e, name), Discontinuity: disc,
+			Start: e.Start})
 	}
 	return p
 }
