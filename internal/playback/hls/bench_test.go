@@ -1,6 +1,10 @@
 package hls
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"syscall"
 	"testing"
 	"time"
@@ -65,4 +69,67 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkLivePlaylist renders one rendition's live LL-HLS playlist, the
+// work of every playlist request (under the stream's read lock): a
+// four-rendition ladder, a six-segment window of 2 s segments in four
+// parts each, two parts of the segment in progress.
+func BenchmarkLivePlaylist(b *testing.B) {
+	variants := []Variant{{Name: "source"}, {Name: "720p"}, {Name: "360p"}, {Name: "240p"}}
+	s, _ := newTestStore(b, nil)
+	st, err := s.Open("bench", variants)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{"source", "720p", "360p", "240p"}
+	for seq := uint64(0); seq < 20; seq++ {
+		streamParts(b, st, seq, 0, 4, names...)
+		if err := storeSegment(st, seq, names...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	streamParts(b, st, 20, 0, 2, names...)
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(liveBody(st, "360p", directives{}))
+	}
+	b.ReportMetric(float64(n), "bytes/playlist")
+}
+
+// BenchmarkBlockingWake measures how long a blocked playlist request takes
+// to be answered over HTTP once AddPart stores the part it waits for: the
+// part's file write, the wake-up, the render and the response.
+func BenchmarkBlockingWake(b *testing.B) {
+	s, st := llStream(b, nil)
+	streamParts(b, st, 0, 0, 4, "source")
+	completeSegment(b, st, 0, "source")
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	seq, part := uint64(1), 0
+	var total time.Duration
+	for b.Loop() {
+		url := fmt.Sprintf("%s/hls/ll/source/index.m3u8?_HLS_msn=%d&_HLS_part=%d", srv.URL, seq, part)
+		got := make(chan time.Time, 1)
+		go func() {
+			resp, err := http.Get(url)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			got <- time.Now()
+		}()
+		if !blocked(st, 1) {
+			b.Fatal("the request did not block")
+		}
+		start := time.Now()
+		streamParts(b, st, seq, part, part+1, "source")
+		total += (<-got).Sub(start)
+		if part++; part == 4 {
+			completeSegment(b, st, seq, "source")
+			seq, part = seq+1, 0
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "wake-µs/op")
 }
