@@ -124,16 +124,22 @@ func (js *jobSet) stop(cause error) {
 func (n *Node) run(ctx context.Context, ev remote.Event) {
 	log := n.log.With("job", ev.Job, "stream", ev.Stream, "seq", ev.Seq)
 	start := time.Now()
-	rends, err := n.transcode(ctx, ev)
-	if err == nil {
-		err = n.post(ctx, ev.Job, rends)
-		if err != nil {
+	var rs *resultStream
+	if ev.Streamed {
+		rs = n.newResultStream(ctx, ev.Job)
+	}
+	rends, err := n.transcode(ctx, ev, rs.partial())
+	switch {
+	case err == nil:
+		if err = n.deliver(ctx, ev.Job, rends, rs); err != nil {
 			err = fmt.Errorf("posting result: %w", err)
 		}
-	} else if ctx.Err() == nil {
+	case ctx.Err() == nil:
 		class := FailureClass(err)
-		n.report(ctx, ev.Job, class, err.Error())
+		n.fail(ctx, ev.Job, class, err.Error(), rs)
 		err = fmt.Errorf("%s failure: %w", class, err)
+	case rs != nil && rs.started():
+		_ = rs.close() // the job was cancelled: its POST ends cut short
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -149,7 +155,7 @@ func (n *Node) run(ctx context.Context, ev remote.Event) {
 
 // transcode streams the job's input from the orchestrator into the local
 // transcoder as it arrives.
-func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rendition, error) {
+func (n *Node) transcode(ctx context.Context, ev remote.Event, partial func(string, int64, []byte)) ([]transcode.Rendition, error) {
 	ictx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := n.request(ictx, http.MethodGet, remote.JobInputPath(ev.Job), nil)
@@ -168,7 +174,7 @@ func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rend
 	defer in.stop()
 	sum := remote.NewSummer(in, n.cfg.Vouch != nil)
 	rends, err := n.cfg.Transcoder.Transcode(ctx, transcode.Job{Stream: ev.Stream, Seq: ev.Seq, Input: sum,
-		Profiles: ev.Profiles, SourceWidth: ev.SourceWidth, SourceHeight: ev.SourceHeight})
+		Profiles: ev.Profiles, SourceWidth: ev.SourceWidth, SourceHeight: ev.SourceHeight, Partial: partial})
 	if err != nil || n.cfg.Vouch == nil {
 		return rends, err
 	}
@@ -185,6 +191,27 @@ func (n *Node) transcode(ctx context.Context, ev remote.Event) ([]transcode.Rend
 	return rends, nil
 }
 
+// deliver sends the result: it ends the streamed POST when the job has
+// one (rs), else posts it whole.
+func (n *Node) deliver(ctx context.Context, id string, rends []transcode.Rendition, rs *resultStream) error {
+	if rs != nil {
+		return rs.end(rends)
+	}
+	return n.post(ctx, id, rends)
+}
+
+// fail tells the orchestrator a job failed: in its streamed result when
+// that has begun, else with a report of its own.
+func (n *Node) fail(ctx context.Context, id, class, reason string, rs *resultStream) {
+	if rs == nil || !rs.started() {
+		n.report(ctx, id, class, reason)
+		return
+	}
+	if err := rs.fail(class, reason); err != nil && ctx.Err() == nil {
+		n.log.Warn("reporting job failure failed", "job", id, "err", err)
+	}
+}
+
 // post sends the renditions in the castnet/2 multipart format, with the
 // node's signed result.
 func (n *Node) post(ctx context.Context, id string, rends []transcode.Rendition) error {
@@ -193,7 +220,7 @@ func (n *Node) post(ctx context.Context, id string, rends []transcode.Rendition)
 	if len(rends) > 0 && rends[0].Proof != "" {
 		hdr = http.Header{remote.HeaderResult: {rends[0].Proof}}
 	}
-	return n.send(ctx, remote.JobResultPath(id), ct, bytes.NewReader(body), hdr)
+	return n.send(ctx, remote.JobResultPath(id), ct, bytes.NewReader(body), hdr, nil)
 }
 
 // report tells the orchestrator a job failed. Its own failure is only
@@ -201,18 +228,20 @@ func (n *Node) post(ctx context.Context, id string, rends []transcode.Rendition)
 func (n *Node) report(ctx context.Context, id, class, reason string) {
 	hdr := http.Header{remote.HeaderFailure: {class}}
 	err := n.send(ctx, remote.JobFailurePath(id), "text/plain; charset=utf-8",
-		strings.NewReader(remote.TruncateReason(reason)), hdr)
+		strings.NewReader(remote.TruncateReason(reason)), hdr, nil)
 	if err != nil && ctx.Err() == nil {
 		n.log.Warn("reporting job failure failed", "job", id, "err", err)
 	}
 }
 
-// send POSTs body to path and expects 204.
-func (n *Node) send(ctx context.Context, path, contentType string, body io.Reader, hdr http.Header) error {
+// send POSTs body to path, with trailer (set by the time body ends) when
+// not nil, and expects 204.
+func (n *Node) send(ctx context.Context, path, contentType string, body io.Reader, hdr, trailer http.Header) error {
 	req, err := n.request(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return err
 	}
+	req.Trailer = trailer
 	for k, v := range hdr {
 		req.Header[k] = v
 	}

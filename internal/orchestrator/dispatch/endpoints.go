@@ -78,8 +78,12 @@ func (p *Pool) serveResult(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, errMoot):
 		return ErrUnknownJob
 	case err != nil:
-		if !p.claim(a, outcome{class: remote.FailureTranscoder, reason: "bad result: " + err.Error()}) {
+		if !p.claim(a, failureOf(err)) {
 			return ErrUnknownJob
+		}
+		if reported(err) {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
 		}
 		return fmt.Errorf("%w: %v", ErrBadResult, err)
 	case !p.claim(a, outcome{rends: rends}):
@@ -87,6 +91,28 @@ func (p *Pool) serveResult(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// failureOf is the outcome of a result that did not arrive whole: the
+// failure a streamed result ended with (422: the input's fault, as a
+// castnet/2 transcoder reports FailureInput), or a bad result, the
+// transcoder's fault.
+func failureOf(err error) outcome {
+	var se *remote.StatusError
+	switch {
+	case !errors.As(err, &se):
+		return outcome{class: remote.FailureTranscoder, reason: "bad result: " + err.Error()}
+	case se.Code == http.StatusUnprocessableEntity:
+		return outcome{class: remote.FailureInput, reason: se.Reason}
+	}
+	return outcome{class: remote.FailureTranscoder, reason: se.Reason}
+}
+
+// reported says err is a failure the transcoder itself reported in its
+// streamed result, not a broken result.
+func reported(err error) bool {
+	var se *remote.StatusError
+	return errors.As(err, &se)
 }
 
 // errMoot means a result no longer counts: its dispatch ended, or its
@@ -98,7 +124,7 @@ var errMoot = errors.New("the result no longer counts")
 // transcoder's signed result on each (the orchestrator's gate checks it
 // when it signs its receipt), and checks them.
 func readResult(a *attempt, r *http.Request, body io.Reader) ([]transcode.Rendition, error) {
-	rends, err := remote.ReadRenditions(r.Header.Get("Content-Type"), body, a.job.Profiles)
+	rends, proof, err := readRenditions(a, r, body)
 	if err == nil {
 		err = checkSizes(a.job, rends)
 	}
@@ -106,10 +132,28 @@ func readResult(a *attempt, r *http.Request, body io.Reader) ([]transcode.Rendit
 		return nil, err
 	}
 	for i := range rends {
-		rends[i].Proof = r.Header.Get(remote.HeaderResult)
+		rends[i].Proof = proof
 	}
 	rends = inLadderOrder(a.job.Profiles, rends)
 	return rends, a.vet(rends)
+}
+
+// readRenditions reads a whole (castnet/2) result, or a streamed one
+// (castnet/3) whose chunks go on to the job's Partial as they arrive and
+// whose signed result is a trailer, there once the body is read to its
+// end.
+func readRenditions(a *attempt, r *http.Request, body io.Reader) ([]transcode.Rendition, string, error) {
+	if r.Header.Get("Content-Type") != remote.StreamedType {
+		rends, err := remote.ReadRenditions(r.Header.Get("Content-Type"), body, a.job.Profiles)
+		return rends, r.Header.Get(remote.HeaderResult), err
+	}
+	rends, err := remote.ReadStreamed(body, a.job.Profiles, func(name string, off int64, b []byte) {
+		a.seg.forward(a, name, off, b)
+	})
+	if err == nil {
+		_, err = io.Copy(io.Discard, io.LimitReader(body, 1<<20))
+	}
+	return rends, r.Trailer.Get(remote.HeaderResult), err
 }
 
 // vet holds rends to the job's check once its segment has arrived whole:

@@ -19,6 +19,7 @@ type attempt struct {
 	id     string
 	job    transcode.Job // labels, ladder and source size; Input is nil
 	buf    *buffer
+	seg    *segment
 	t      *tconn
 	n      int // 0 for the first dispatch
 	start  time.Time
@@ -98,10 +99,32 @@ func (p *Pool) TranscodeMoving(ctx context.Context, job transcode.Job, check rem
 }
 
 // segment is what every dispatch of a job shares: its input as it
-// arrives, and the check its results must pass.
+// arrives, the check its results must pass, and which dispatch's streamed
+// result is passed on to the job's Partial.
 type segment struct {
 	buf   *buffer
 	check remote.Check
+
+	mu      sync.Mutex
+	current *attempt // nil once the job is answered: nothing more is passed on
+}
+
+// forward passes a chunk of a's streamed result to the job's Partial if a
+// is the job's current dispatch. Under the lock, so a dispatch the job
+// has moved from can never slip a chunk in after its successor's.
+func (s *segment) forward(a *attempt, name string, off int64, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current == a && a.job.Partial != nil {
+		a.job.Partial(name, off, b)
+	}
+}
+
+// follow makes a (nil: none) the dispatch whose chunks are passed on.
+func (s *segment) follow(a *attempt) {
+	s.mu.Lock()
+	s.current = a
+	s.mu.Unlock()
 }
 
 // run dispatches the job to t, and on to others while transcoders are lost
@@ -109,6 +132,7 @@ type segment struct {
 func (p *Pool) run(ctx context.Context, job transcode.Job, seg *segment, t *tconn) ([]transcode.Rendition, error) {
 	tried := map[*tconn]bool{}
 	why := ""
+	defer seg.follow(nil) // the job's answer is final: no chunk may follow it
 	for n := 0; ; n++ {
 		tried[t] = true
 		v := p.dispatch(ctx, job, seg, t, n, why)
@@ -177,9 +201,10 @@ func (p *Pool) dispatch(ctx context.Context, job transcode.Job, seg *segment, t 
 
 func (p *Pool) newAttempt(ctx context.Context, job transcode.Job, seg *segment, t *tconn, n int) *attempt {
 	job.Input, job.Reopen = nil, nil
-	a := &attempt{id: randomHex(16), job: job, buf: seg.buf, t: t, n: n, start: time.Now(), check: seg.check,
+	a := &attempt{id: randomHex(16), job: job, buf: seg.buf, seg: seg, t: t, n: n, start: time.Now(), check: seg.check,
 		picked: make(chan struct{}), outcome: make(chan outcome, 1)}
 	a.ctx, a.cancel = context.WithCancel(ctx)
+	seg.follow(a)
 	p.mu.Lock()
 	p.attempts[a.id] = a
 	p.mu.Unlock()
@@ -304,7 +329,8 @@ func jobEvent(id string, job transcode.Job) remote.Event {
 		id = "00000000000000000000000000000000" // a placeholder that passes the id check
 	}
 	return remote.Event{Type: remote.EventJob, Job: id, Stream: job.Stream, Seq: job.Seq,
-		SourceWidth: job.SourceWidth, SourceHeight: job.SourceHeight, Profiles: job.Profiles}
+		SourceWidth: job.SourceWidth, SourceHeight: job.SourceHeight, Profiles: job.Profiles,
+		Streamed: job.Partial != nil}
 }
 
 func closeInput(r io.Reader) {

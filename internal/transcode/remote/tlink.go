@@ -97,6 +97,10 @@ type Event struct {
 	SourceWidth, SourceHeight int
 	// Profiles is the ladder to produce (job), as in castnet/2.
 	Profiles []transcode.Profile
+	// Streamed asks for the result streamed as it is made (job): a
+	// StreamedType body. A transcoder that does not know the field posts
+	// it whole, which the orchestrator takes as well.
+	Streamed bool
 }
 
 // eventJSON is Event on the wire. Stream and Seq are pointers so a job line
@@ -111,6 +115,7 @@ type eventJSON struct {
 	Seq         *uint64             `json:"seq,omitempty"`
 	Source      string              `json:"source,omitempty"`
 	Profiles    []transcode.Profile `json:"profiles,omitempty"`
+	Streamed    bool                `json:"streamed,omitempty"`
 }
 
 // EncodeEvent validates e and returns it as one session line, newline
@@ -125,7 +130,7 @@ func EncodeEvent(e Event) ([]byte, error) {
 		w.Transcoder, w.HeartbeatMS = e.Transcoder, e.Heartbeat.Milliseconds()
 	case EventJob:
 		w.Job, w.Stream, w.Seq = e.Job, &e.Stream, &e.Seq
-		w.Source, w.Profiles = formatSize(e.SourceWidth, e.SourceHeight), e.Profiles
+		w.Source, w.Profiles, w.Streamed = formatSize(e.SourceWidth, e.SourceHeight), e.Profiles, e.Streamed
 	case EventCancel:
 		w.Job = e.Job
 	}
@@ -159,7 +164,7 @@ func ParseEvent(line []byte) (Event, error) {
 		if err != nil {
 			return Event{}, fmt.Errorf("%w: job: source: %v", ErrBadEvent, err)
 		}
-		e.Job, e.Seq, e.SourceWidth, e.SourceHeight, e.Profiles = w.Job, *w.Seq, sw, sh, w.Profiles
+		e.Job, e.Seq, e.SourceWidth, e.SourceHeight, e.Profiles, e.Streamed = w.Job, *w.Seq, sw, sh, w.Profiles, w.Streamed
 		if w.Stream != nil {
 			e.Stream = *w.Stream
 		}
