@@ -35,6 +35,9 @@ type Info struct {
 	// PricePerPixel is in wei; it is never nil in a parsed Info.
 	PricePerPixel *big.Int
 	MaxDimension  int
+	// Features are what the node does beyond castnet/2's core, e.g.
+	// "streamed-renditions".
+	Features []string
 }
 
 // infoJSON is the wire form of Info; unknown fields are allowed so that
@@ -46,6 +49,7 @@ type infoJSON struct {
 	Free          int             `json:"free"`
 	PricePerPixel json.RawMessage `json:"price_per_pixel"`
 	MaxDimension  int             `json:"max_dimension"`
+	Features      []string        `json:"features"`
 }
 
 // ParseInfo parses an /api/info answer. The price must be a JSON string of
@@ -67,10 +71,10 @@ func ParseInfo(b []byte) (Info, error) {
 	switch {
 	case raw.Capacity < 0 || raw.Free < 0 || raw.MaxDimension < 0:
 		return Info{}, fmt.Errorf("%w: negative capacity, free or max_dimension", ErrBadInfo)
-	case len(raw.Codecs) > maxCodecs:
-		return Info{}, fmt.Errorf("%w: %d codecs, at most %d", ErrBadInfo, len(raw.Codecs), maxCodecs)
+	case len(raw.Codecs) > maxCodecs || len(raw.Features) > maxCodecs:
+		return Info{}, fmt.Errorf("%w: %d codecs and %d features, at most %d each", ErrBadInfo, len(raw.Codecs), len(raw.Features), maxCodecs)
 	}
-	return Info{Protocol: raw.Protocol, Codecs: raw.Codecs, Capacity: raw.Capacity, Free: raw.Free,
+	return Info{Protocol: raw.Protocol, Codecs: raw.Codecs, Features: raw.Features, Capacity: raw.Capacity, Free: raw.Free,
 		PricePerPixel: price, MaxDimension: raw.MaxDimension}, nil
 }
 

@@ -57,6 +57,14 @@ type node struct {
 	next       int
 }
 
+// FeatureStreamed is the /api/info feature of a node that streams its
+// renditions as they are made (orchestrator.FeatureStreamedRenditions).
+const FeatureStreamed = "streamed-renditions"
+
+// streams says whether n's last info offers streamed renditions. The
+// caller holds p.mu.
+func (n *node) streams() bool { return n.info != nil && slices.Contains(n.info.Features, FeatureStreamed) }
+
 // addNode registers an orchestrator. The caller holds p.mu or owns p.
 func (p *Pool) addNode(u, origin string) *node {
 	n := &node{url: u, origin: origin, client: &remote.Client{URL: u, HTTP: p.http, Whole: p.cfg.WholeUpload}}

@@ -157,6 +157,13 @@ func (p *Pool) closedOr(f *failures) error {
 	return f
 }
 
+// streamsAnswers says whether n streams its renditions as it makes them.
+func (p *Pool) streamsAnswers(n *node) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return n.streams()
+}
+
 // attempt sends the segment to one node and checks the answer. It returns
 // the renditions and the latency past the end of the input.
 func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Reader, src *sourceSpan, last bool) ([]transcode.Rendition, time.Duration, error) {
@@ -175,6 +182,9 @@ func (p *Pool) attempt(ctx context.Context, n *node, job transcode.Job, in io.Re
 	tr := &timedReader{r: in, clock: p.clock}
 	a := job
 	a.Input = tr
+	if !p.streamsAnswers(n) {
+		a.Partial = nil // a castnet/2 node answers whole; nothing to preview
+	}
 	start := p.clock.Now()
 	// The output is checked before the sealer sees the answer: it bills
 	// and debits, so refused work is never paid for.

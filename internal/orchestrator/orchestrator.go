@@ -28,6 +28,12 @@ import (
 // docs/protocol.md.
 const ProtocolVersion = "castnet/2"
 
+// FeatureStreamedRenditions in Info.Features: the node answers a segment
+// request carrying remote.HeaderStreamed with each rendition streamed as
+// it is made (docs/protocol.md, castnet/3). The version stays castnet/2,
+// which every broadcaster takes; the feature is what is new.
+const FeatureStreamedRenditions = "streamed-renditions"
+
 // Workers is a transcoder whose capacity comes and goes, such as a pool of
 // registered transcoder nodes. It serves its own endpoints and state.
 type Workers interface {
@@ -84,6 +90,10 @@ type Info struct {
 	Free          int      `json:"free"`
 	PricePerPixel string   `json:"price_per_pixel"` // wei, decimal string (may exceed 2^53)
 	MaxDimension  int      `json:"max_dimension"`
+	// Features lists what the node does beyond castnet/2's core:
+	// FeatureStreamedRenditions, a streamed answer (castnet/3) to a
+	// request that asks for one.
+	Features []string `json:"features,omitempty"`
 	// Transcode is "local" (ffmpeg on the orchestrator) or "remote"
 	// (registered transcoder nodes).
 	Transcode string `json:"transcode"`
@@ -138,7 +148,7 @@ func New(cfg Config) (*Orchestrator, error) {
 func (o *Orchestrator) Info() Info {
 	in := Info{Protocol: ProtocolVersion, Codecs: []string{"h264"}, Capacity: o.cfg.Capacity,
 		Free: o.seg.Free(), PricePerPixel: itoa(o.cfg.PricePerPixel), MaxDimension: transcode.MaxDimension,
-		Transcode: "local"}
+		Features: []string{FeatureStreamedRenditions}, Transcode: "local"}
 	if w := o.cfg.Workers; w != nil {
 		in.Capacity, in.Free, in.Transcode = w.Capacity(), w.Free(), "remote"
 	}
