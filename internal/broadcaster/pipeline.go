@@ -16,13 +16,13 @@ import (
 // pending is a segment on its way to playback. Segments are transcoded
 // concurrently but published strictly in order.
 type pending struct {
-	seg    *segment.Segment
-	prev   *segment.Segment // the stream's segment before seg, nil for the first
-	src    source
-	rungs  []transcode.Profile
-	done   chan struct{}
-	parts  map[string][]byte
-	failed error // why the ladder is missing, if it is
+	seg        *segment.Segment
+	prev       *segment.Segment // the stream's segment before seg, nil for the first
+	src        source
+	rungs      []transcode.Profile
+	done       chan struct{}
+	renditions map[string][]byte
+	failed     error // why the ladder is missing, if it is
 	// order names the renditions as the transcoder returned them, and
 	// proof is their signed receipt ("" when unsigned): the custody log.
 	order []string
@@ -30,6 +30,8 @@ type pending struct {
 	asked []transcode.Profile // the profiles of the job that made the renditions
 	// drop says the segment is not published: see lastFrame.
 	drop bool
+	// ll cuts the renditions into LL-HLS parts as they stream back.
+	ll *segmentParts
 }
 
 // onSegment runs on the segmenter's goroutine when a segment opens: its
@@ -40,7 +42,8 @@ func (st *Stream) onSegment(seg *segment.Segment) {
 	if st.rungs == nil {
 		st.rungs = transcode.SessionLadder(st.b.cfg.Profiles, st.src.width, st.src.height)
 	}
-	p := &pending{seg: seg, prev: st.lastSeg, src: st.src, rungs: st.rungs, done: make(chan struct{})}
+	p := &pending{seg: seg, prev: st.lastSeg, src: st.src, rungs: st.rungs, done: make(chan struct{}),
+		ll: st.newSegmentParts(seg.Seq)}
 	st.lastSeg = seg
 	st.stats.segments++
 	over := st.inFlight >= st.b.cfg.MaxInFlight
@@ -76,7 +79,7 @@ func (st *Stream) process(p *pending, counted bool) {
 	}
 	if st.b.cfg.SourceOnly {
 		<-p.seg.Done()
-		p.parts = map[string][]byte{transcode.SourceName: p.seg.Bytes()}
+		p.renditions = map[string][]byte{transcode.SourceName: p.seg.Bytes()}
 		p.order, p.asked = []string{transcode.SourceName}, p.rungs
 		return
 	}
@@ -87,9 +90,11 @@ func (st *Stream) process(p *pending, counted bool) {
 		Stream: st.pub.Stream, Seq: p.seg.Seq, Input: p.seg.NewReader(), InputDone: p.seg.Done(),
 		Reopen: p.seg.NewReader, Duration: p.seg.Duration, Profiles: p.rungs,
 		SourceWidth: p.src.width, SourceHeight: p.src.height, Payer: st.pub.Payer,
+		Partial: p.ll.partial(),
 	})
 	<-p.seg.Done()
 	p.asked = p.rungs
+	p.ll.finish(p.seg.Duration(), err != nil)
 	if err != nil && st.lastFrame(p) {
 		p.drop = true
 		return
@@ -109,16 +114,16 @@ func (st *Stream) process(p *pending, counted bool) {
 			SourceWidth: p.src.width, SourceHeight: p.src.height, Payer: st.pub.Payer,
 		})
 	}
-	p.parts = map[string][]byte{}
+	p.renditions = map[string][]byte{}
 	if err != nil {
 		// Even the source pass failed: publish the segment as received.
 		// Its video plays; its Opus audio may not in every player.
 		st.noteFailure(p.seg.Seq, err)
-		p.parts[transcode.SourceName] = p.seg.Bytes()
+		p.renditions[transcode.SourceName] = p.seg.Bytes()
 		return
 	}
 	for _, r := range rends {
-		p.parts[r.Profile.Name] = r.Data
+		p.renditions[r.Profile.Name] = r.Data
 		p.order = append(p.order, r.Profile.Name)
 	}
 	if len(rends) > 0 {
@@ -197,7 +202,7 @@ func (st *Stream) publish(p *pending) error {
 	if err != nil {
 		return err
 	}
-	if err := h.AddSegment(p.seg.Seq, p.seg.Duration(), p.parts); err != nil {
+	if err := h.AddSegmentAt(p.seg.Seq, p.seg.Opened, p.seg.Duration(), p.renditions); err != nil {
 		return err
 	}
 	if c := st.b.cfg.Custody; c != nil {

@@ -22,8 +22,8 @@ const opusCodec = "opus"
 // has served. Only the publish loop calls it, in segment order; the
 // segments are read before st.mu is taken, off the RTP read path's lock.
 func (st *Stream) observe(p *pending) {
-	scans := make(map[string]segmentVideo, len(p.parts))
-	for name, data := range p.parts {
+	scans := make(map[string]segmentVideo, len(p.renditions))
+	for name, data := range p.renditions {
 		scans[name] = scanVideo(data)
 	}
 	st.mu.Lock()

@@ -19,6 +19,9 @@ type Segment struct {
 	// or its first audio unit in audio-only streams). The MPEG-TS timestamps
 	// inside are these plus TimestampOffset.
 	Start time.Duration
+	// Opened is the wall-clock time the segment opened, as its first unit
+	// (its IDR) arrived: the EXT-X-PROGRAM-DATE-TIME of its playlist entry.
+	Opened time.Time
 
 	done chan struct{}
 
@@ -31,7 +34,7 @@ type Segment struct {
 }
 
 func newSegment(seq uint64, start time.Duration, capHint int) *Segment {
-	g := &Segment{Seq: seq, Start: start, done: make(chan struct{}), buf: make([]byte, 0, capHint)}
+	g := &Segment{Seq: seq, Start: start, Opened: time.Now(), done: make(chan struct{}), buf: make([]byte, 0, capHint)}
 	g.cond.L = &g.mu
 	return g
 }

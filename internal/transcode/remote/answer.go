@@ -38,6 +38,9 @@ func (a *answerStream) begin() {
 	if a.sw != nil {
 		return
 	}
+	// The segment is still arriving: HTTP/1.1 servers stop reading a
+	// request body once the answer begins unless told it is full duplex.
+	_ = a.rc.EnableFullDuplex()
 	a.sw = NewStreamWriter(a.w, func() { _ = a.rc.Flush() })
 	a.w.Header().Set("Content-Type", StreamedType)
 	_ = a.rc.SetWriteDeadline(a.deadline) // a reader that stalls cannot hold the handler past the attempt
