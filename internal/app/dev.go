@@ -100,8 +100,8 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	if d.Broadcaster, err = broadcaster.New(broadcaster.Config{Transcoder: tr, SourceOnly: cfg.SourceOnly,
 		Profiles: cfg.Profiles, Store: d.Store, Segment: cfg.Segment, Logger: log,
 		KeepEnded: cfg.API.KeepEnded, EndedTTL: cfg.API.EndedTTL, AdminToken: cfg.API.AdminToken,
-		ReconnectGrace: reconnectGrace(cfg.ReconnectGrace),
-		Custody:        func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
+		ReconnectGrace: reconnectGrace(cfg.ReconnectGrace), FFmpeg: cfg.FFmpeg,
+		Custody: func(c broadcaster.Custody) error { return d.Trust.Record(trust.Published(c)) },
 	}); err != nil {
 		return nil, err
 	}

@@ -63,6 +63,9 @@ type Config struct {
 	// for their publisher's next session to continue them (default
 	// DefaultReconnectGrace; negative: they end at once). See reconnect.go.
 	ReconnectGrace time.Duration
+	// FFmpeg is the ffmpeg binary that feeds WHEP viewers of a transcoded
+	// rung (default "ffmpeg").
+	FFmpeg string
 	// Now is the clock for ending and forgetting streams (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -15,13 +15,14 @@ import (
 // publisher's reconnect and pick up at its first keyframe. The relay
 // closes, and its viewers' sessions end, when the playlists end.
 
-// attachRelay gives st its predecessor's relay, or a new one, and makes
-// st's session its source.
+// attachRelay gives st its predecessor's relay and rendition feeds, or
+// new ones, and makes st's session the relay's source.
 func (st *Stream) attachRelay(pred *Stream) {
 	if pred != nil && pred.relay != nil {
-		st.relay = pred.relay
+		st.relay, st.feeds = pred.relay, pred.feeds
 	} else {
 		st.relay = relay.New(relay.Config{Logger: st.log})
+		st.feeds = &feeds{byName: map[string]*feed{}}
 	}
 	st.fwd = st.relay.Attach(st.requestKeyframe)
 }
@@ -35,20 +36,19 @@ func (st *Stream) StartTrack(kind media.Kind, c whip.TrackCodec) {
 // viewers (whip.RTPWriter); it never blocks.
 func (st *Stream) WriteRTP(kind media.Kind, p *rtp.Packet) { st.fwd.Write(kind, p) }
 
-// Relay returns the relay WHEP viewers of the named stream subscribe to:
-// that of its live session, or of an interrupted one waiting for its
-// publisher. false: nothing of that name is live.
-func (b *Broadcaster) Relay(name string) (*relay.Relay, bool) {
+// playing is the named stream's live session, or its interrupted one
+// waiting for its publisher; nil when neither.
+func (b *Broadcaster) playing(name string) *Stream {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if h := b.held[name]; h != nil {
-		return h.st.relay, true
+		return h.st
 	}
 	st := b.streams[name]
 	if st == nil || st.relay == nil || st.isEnded() {
-		return nil, false
+		return nil
 	}
-	return st.relay, true
+	return st
 }
 
 // viewers is the number of WHEP viewers of st's relay.

@@ -205,6 +205,7 @@ func (st *Stream) publish(p *pending) error {
 	if err := h.AddSegmentAt(p.seg.Seq, p.seg.Opened, p.seg.Duration(), p.renditions); err != nil {
 		return err
 	}
+	st.feeds.segment(p.renditions)
 	if c := st.b.cfg.Custody; c != nil {
 		why := ""
 		if p.failed != nil {

@@ -84,6 +84,7 @@ type Stream struct {
 	// is handed to whip and never change.
 	relay *relay.Relay
 	fwd   *relay.Source
+	feeds *feeds // WHEP feeds of transcoded rungs (feeds.go), shared like relay
 }
 
 type counters struct {
@@ -292,6 +293,7 @@ func (st *Stream) hlsStream() *hls.Stream {
 func (st *Stream) endPlaylists(h *hls.Stream) {
 	if st.relay != nil {
 		st.relay.Close() // its viewers' sessions end with the stream
+		st.feeds.close()
 	}
 	if h == nil {
 		return

@@ -86,3 +86,31 @@ func evalAsync[T any](t testing.TB, ctx context.Context, expr string) T {
 	}
 	return v
 }
+
+// TestBrowserPlaysARenditionOverWHEP: ?rendition=360p plays the 360p rung,
+// fed from its published segments with Opus audio, at the rung's size.
+func TestBrowserPlaysARenditionOverWHEP(t *testing.T) {
+	n := startNode(t)
+	startPublisher(t, "-test-pattern", "-duration", "40s", n.URL+"/whip/rung")
+	n.waitPublished(t, "rung", 2, time.Minute)
+	ctx := browser(t)
+	page := playerPage(t) + "?whep=" + url.QueryEscape(n.URL+"/whep/rung?rendition=360p")
+	run(t, ctx, 20*time.Second, "open the player", chromedp.Navigate(page),
+		poll(`['playing','refused','error'].includes(window.result.state)`, 15*time.Second))
+	r := eval[playerResult](t, ctx, `window.result`)
+	if r.State != "playing" {
+		t.Fatalf("player %s (HTTP %d): %s", r.State, r.Status, r.Error)
+	}
+	t.Logf("first frame of the 360p rung %.0f ms after the POST", r.FirstFrameMs)
+	a := evalAsync[decodedStats](t, ctx, `decoded()`)
+	time.Sleep(4 * time.Second)
+	b := evalAsync[decodedStats](t, ctx, `decoded()`)
+	fps := float64(b.Frames-a.Frames) / ((b.At - a.At) / 1000)
+	t.Logf("decoding %.1f fps at %dx%d", fps, b.Width, b.Height)
+	if fps < 20 || b.Width != 640 || b.Height != 360 {
+		t.Errorf("decoding %.1f fps at %dx%d, want ≥ 20 fps at 640x360", fps, b.Width, b.Height)
+	}
+	if code := evalAsync[int](t, ctx, `hangUp()`); code != http.StatusOK {
+		t.Errorf("DELETE answered %d, want 200", code)
+	}
+}

@@ -32,6 +32,8 @@ func TestRefusals(t *testing.T) {
 		{"a sending offer", "/whep/cam", "application/sdp", strings.ReplaceAll(recvOffer, "recvonly", "sendonly"), http.StatusUnprocessableEntity, "recvonly"},
 		{"VP8 only", "/whep/cam", "application/sdp", strings.ReplaceAll(recvOffer, "H264", "VP9"), http.StatusUnprocessableEntity, "H264"},
 		{"two video sections", "/whep/cam", "application/sdp", strings.Replace(recvOffer, "m=audio", "m=video", 1), http.StatusUnprocessableEntity, "more than one"},
+		{"a rendition the stream lacks", "/whep/cam?rendition=1080p", "application/sdp", recvOffer, http.StatusNotFound, "no rendition"},
+		{"a bad rendition name", "/whep/cam?rendition=A.B", "application/sdp", recvOffer, http.StatusBadRequest, "rendition names"},
 		{"no ICE credentials", "/whep/cam", "application/sdp", strings.NewReplacer("a=ice-ufrag:abcd\r\n", "", "a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n", "").Replace(recvOffer), http.StatusBadRequest, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/castnet/castnet/internal/httpx"
+	"github.com/castnet/castnet/internal/names"
+	"github.com/castnet/castnet/internal/relay"
 	"github.com/castnet/castnet/internal/wish"
 )
 
@@ -49,9 +51,9 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	if _, err := wish.OfferCreds(string(offer)); err != nil {
 		return err
 	}
-	rel, live := s.cfg.Sources.Relay(stream)
-	if !live {
-		return httpx.WithRetryAfter(ErrNotLive, notLiveRetry)
+	rel, err := s.relay(stream, r.URL.Query().Get("rendition"))
+	if err != nil {
+		return err
 	}
 	ss := newSession(s, stream, r.RemoteAddr, rel)
 	if err := s.reserve(ss); err != nil {
@@ -66,6 +68,21 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	wish.WriteCreated(w, "/whep/"+url.PathEscape(stream)+"/"+ss.id, ss.peer.ETag(), answer, s.cfg.RTC.LinkHeaders())
 	ss.log.Info("viewer offer answered", "remote", r.RemoteAddr, "video", want.Video, "audio", want.Audio)
 	return nil
+}
+
+// relay finds what a viewer of stream's rendition subscribes to.
+func (s *Server) relay(stream, rendition string) (*relay.Relay, error) {
+	if rendition != "" && !names.Rendition(rendition) {
+		return nil, ErrBadRendition
+	}
+	rel, live, err := s.cfg.Sources.Relay(stream, rendition)
+	switch {
+	case !live:
+		return nil, httpx.WithRetryAfter(ErrNotLive, notLiveRetry)
+	case err != nil:
+		return nil, err
+	}
+	return rel, nil
 }
 
 func (s *Server) handleOptions(w http.ResponseWriter, r *http.Request) error {

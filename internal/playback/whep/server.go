@@ -21,6 +21,7 @@ import (
 // Request errors.
 var (
 	ErrBadStreamName = fmt.Errorf("stream names are 1-64 letters, digits, '-' or '_': %w", httpx.ErrBadRequest)
+	ErrBadRendition  = fmt.Errorf("rendition names are 1-32 lowercase letters, digits, '-' or '_': %w", httpx.ErrBadRequest)
 	// ErrNotLive answers a viewer of a stream nobody publishes now, 409
 	// with Retry-After: a player may try again.
 	ErrNotLive   = fmt.Errorf("stream is not live: %w", httpx.ErrConflict)
@@ -46,9 +47,12 @@ const (
 	notLiveRetry = 2 * time.Second
 )
 
-// Sources finds the relay of a live stream (the broadcaster).
+// Sources finds the relay of a live stream's rendition (the
+// broadcaster): rendition "" is the publisher's own RTP. live is false
+// when the stream is not live; err refuses a rendition it lacks (a 404
+// class) or cannot feed.
 type Sources interface {
-	Relay(stream string) (*relay.Relay, bool)
+	Relay(stream, rendition string) (r *relay.Relay, live bool, err error)
 }
 
 // Config configures a WHEP server.

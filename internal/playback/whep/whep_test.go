@@ -1,6 +1,7 @@
 package whep
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/castnet/castnet/internal/httpx"
 	"github.com/castnet/castnet/internal/media"
 	"github.com/castnet/castnet/internal/relay"
 	"github.com/castnet/castnet/internal/rtc"
@@ -27,11 +29,14 @@ type sources struct {
 	relays map[string]*relay.Relay
 }
 
-func (s *sources) Relay(name string) (*relay.Relay, bool) {
+func (s *sources) Relay(name, rendition string) (*relay.Relay, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.relays[name]
-	return r, ok
+	if ok && rendition != "" {
+		return nil, true, fmt.Errorf("no rendition %q: %w", rendition, httpx.ErrNotFound)
+	}
+	return r, ok, nil
 }
 
 type harness struct {
