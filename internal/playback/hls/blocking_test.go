@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/castnet/castnet/internal/playback/hls/hlstest"
 )
 
 // blockedSession is a live stream with segment 0 stored and, unless
@@ -70,7 +72,7 @@ func TestBlockingReloadAnswersWhenItsPartArrives(t *testing.T) {
 				t.Errorf("answered %v after the request, %v after the add", got.Sub(sent), got.Sub(at))
 			}
 			t.Logf("woken %v after the add", got.Sub(at))
-			checkLL(t, readLL(t, body), llRules{})
+			checkLL(t, readLL(t, body), hlstest.Rules{})
 		})
 	}
 }
@@ -171,7 +173,7 @@ func TestBlockingReloadRefuses(t *testing.T) {
 // segment ended sooner) is 404 then, and a part nobody hinted is 404 now.
 func TestPreloadHintIsHeldUntilThePartExists(t *testing.T) {
 	st, srv := blockedSession(t, false)
-	if hint := readLL(t, liveBody(st, "source", directives{})).hint; hint != "1.1.ts" {
+	if hint := readLL(t, liveBody(st, "source", directives{})).Hint; hint != "1.1.ts" {
 		t.Fatalf("hint %q", hint)
 	}
 	go func() {
@@ -218,17 +220,17 @@ func TestDeltaUpdates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			full := readLL(t, liveBody(tt.st, "source", directives{}))
 			got := readLL(t, liveBody(tt.st, "source", directives{skip: tt.skip}))
-			checkLL(t, got, llRules{})
-			if got.skipped != tt.skipped || len(got.segments) != len(full.segments)-tt.skipped {
-				t.Fatalf("skipped %d, %d segments left of %d; want %d skipped", got.skipped, len(got.segments),
-					len(full.segments), tt.skipped)
+			checkLL(t, got, hlstest.Rules{})
+			if got.Skipped != tt.skipped || len(got.Segments) != len(full.Segments)-tt.skipped {
+				t.Fatalf("skipped %d, %d segments left of %d; want %d skipped", got.Skipped, len(got.Segments),
+					len(full.Segments), tt.skipped)
 			}
-			for i, s := range got.segments {
-				if f := full.segments[i+tt.skipped]; s.uri != f.uri || s.pdt != f.pdt || len(s.parts) != len(f.parts) {
+			for i, s := range got.Segments {
+				if f := full.Segments[i+tt.skipped]; s.URI != f.URI || s.PDT != f.PDT || len(s.Parts) != len(f.Parts) {
 					t.Errorf("segment %d differs from the full playlist's", i)
 				}
 			}
-			if got.mediaSeq != full.mediaSeq || got.hint != full.hint || len(got.reports) != len(full.reports) {
+			if got.MediaSeq != full.MediaSeq || got.Hint != full.Hint || len(got.Reports) != len(full.Reports) {
 				t.Errorf("delta update header or tail differ")
 			}
 		})
@@ -279,15 +281,15 @@ func followLive(t *testing.T, base string, done <-chan struct{}) {
 			return
 		}
 		p := readLL(t, body)
-		if p.ended {
+		if p.Ended {
 			return
 		}
-		if p.hint != "" {
-			if status, _, _ := fetch(t, base+p.hint); status != 200 && status != 404 {
-				t.Errorf("hint %s: status %d", p.hint, status)
+		if p.Hint != "" {
+			if status, _, _ := fetch(t, base+p.Hint); status != 200 && status != 404 {
+				t.Errorf("hint %s: status %d", p.Hint, status)
 			}
 		}
-		msn, part := p.lastPart()
+		msn, part := p.LastPart()
 		query = directives{msn: msn, part: part + 1, hasMSN: true, hasPart: true}.query()
 	}
 }

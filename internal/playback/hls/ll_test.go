@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/castnet/castnet/internal/playback/hls/hlstest"
 )
 
 // llLadder is the ladder of the LL-HLS tests.
@@ -137,10 +139,10 @@ func TestLLPlaylistsMatchGoldenFiles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := liveBody(tt.st, tt.rendition, tt.d)
 			golden(t, tt.name, got)
-			checkLL(t, readLL(t, got), llRules{min85: true})
+			checkLL(t, readLL(t, got), hlstest.Rules{Min85: true})
 		})
 	}
-	checkReports(t, map[string]llPlaylist{
+	checkReports(t, map[string]hlstest.Playlist{
 		"source": readLL(t, liveBody(golden8, "source", directives{})),
 		"240p":   readLL(t, liveBody(golden8, "240p", directives{})),
 	})
@@ -150,7 +152,7 @@ func TestLLPlaylistsMatchGoldenFiles(t *testing.T) {
 	// The VOD keeps its program date-times and drops every live tag.
 	vod := readFile(t, filepath.Join(golden8.dir, "240p", "index.m3u8"))
 	golden(t, "ll_ended_vod.m3u8", vod)
-	checkLL(t, readLL(t, vod), llRules{})
+	checkLL(t, readLL(t, vod), hlstest.Rules{})
 }
 
 // TestLLPlaylistOverHTTP: the handler sends the playlist the stream
@@ -267,11 +269,11 @@ func TestARefusedPartDropsTheRenditionsParts(t *testing.T) {
 		t.Errorf("240p's first part file is still there: %v", err)
 	}
 	p := readLL(t, liveBody(st, "240p", directives{}))
-	if len(p.trailing.parts) != 0 || p.hint != "" {
-		t.Errorf("240p still lists parts %v, hint %q", p.trailing.parts, p.hint)
+	if len(p.Trailing.Parts) != 0 || p.Hint != "" {
+		t.Errorf("240p still lists parts %v, hint %q", p.Trailing.Parts, p.Hint)
 	}
-	if src := readLL(t, liveBody(st, "source", directives{})); len(src.trailing.parts) != 2 {
-		t.Errorf("the source's parts: %v", src.trailing.parts)
+	if src := readLL(t, liveBody(st, "source", directives{})); len(src.Trailing.Parts) != 2 {
+		t.Errorf("the source's parts: %v", src.Trailing.Parts)
 	}
 }
 
@@ -292,9 +294,9 @@ func TestPartFilesLiveAsLongAsTheSpecAsks(t *testing.T) {
 	// within 6 s of it and list their parts; the files stay for the
 	// segments ending within 12 s, 3 to 9.
 	p := readLL(t, liveBody(st, "source", directives{}))
-	for i, s := range p.segments {
-		if listed, want := len(s.parts) > 0, p.msnOf(i) >= 7; listed != want {
-			t.Errorf("segment %d lists parts %v, want %v", p.msnOf(i), listed, want)
+	for i, s := range p.Segments {
+		if listed, want := len(s.Parts) > 0, p.MSN(i) >= 7; listed != want {
+			t.Errorf("segment %d lists parts %v, want %v", p.MSN(i), listed, want)
 		}
 	}
 	for seq := uint64(0); seq < 10; seq++ {
@@ -355,16 +357,16 @@ func TestRenditionReportsFollowTheOtherRenditions(t *testing.T) {
 	streamParts(t, st, 1, 0, 1, "240p")
 	streamParts(t, st, 2, 0, 1, "source") // 1 still waits for 240p's transcode
 	src, low := readLL(t, liveBody(st, "source", directives{})), readLL(t, liveBody(st, "240p", directives{}))
-	if src.hint != "2.0.ts" || low.hint != "1.1.ts" {
-		t.Errorf("hints %q and %q, want 2.0.ts and 1.1.ts", src.hint, low.hint)
+	if src.Hint != "2.0.ts" || low.Hint != "1.1.ts" {
+		t.Errorf("hints %q and %q, want 2.0.ts and 1.1.ts", src.Hint, low.Hint)
 	}
-	if len(src.reports) != 1 || src.reports[0] != (llReport{uri: "../240p/index.m3u8", msn: 1, lastPart: 0}) {
-		t.Errorf("source reports %+v", src.reports)
+	if len(src.Reports) != 1 || src.Reports[0] != (hlstest.Report{URI: "../240p/index.m3u8", MSN: 1, LastPart: 0}) {
+		t.Errorf("source reports %+v", src.Reports)
 	}
-	if len(low.reports) != 1 || low.reports[0] != (llReport{uri: "../source/index.m3u8", msn: 1, lastPart: 3}) {
-		t.Errorf("240p reports %+v", low.reports)
+	if len(low.Reports) != 1 || low.Reports[0] != (hlstest.Report{URI: "../source/index.m3u8", MSN: 1, LastPart: 3}) {
+		t.Errorf("240p reports %+v", low.Reports)
 	}
-	checkReports(t, map[string]llPlaylist{"source": src, "240p": low})
+	checkReports(t, map[string]hlstest.Playlist{"source": src, "240p": low})
 }
 
 // TestProgramDateTime: AddSegmentAt's time is written, AddSegment infers
@@ -378,9 +380,9 @@ func TestProgramDateTime(t *testing.T) {
 	mustAdd(t, st, 3, 2*time.Second, parts(3, "source"))
 	p := readLL(t, liveBody(st, "source", directives{}))
 	want := []string{"", "2026-03-01T12:00:02.000Z", "2026-03-01T12:00:04.000Z", ""}
-	for i, s := range p.segments {
-		if s.pdt != want[i] {
-			t.Errorf("segment %d: EXT-X-PROGRAM-DATE-TIME %q, want %q", i, s.pdt, want[i])
+	for i, s := range p.Segments {
+		if s.PDT != want[i] {
+			t.Errorf("segment %d: EXT-X-PROGRAM-DATE-TIME %q, want %q", i, s.PDT, want[i])
 		}
 	}
 	m, err := LoadManifest(st.dir)
