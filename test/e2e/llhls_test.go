@@ -49,6 +49,11 @@ func TestLLHLSOnEveryRendition(t *testing.T) {
 			checkPart(t, base+part)
 		})
 	}
+	// The streamed answers were whole: every segment's renditions checked,
+	// their receipts (trailers now) verified, nothing fell back.
+	if st, _ := n.stream("ll"); st.Failures != 0 || st.SourceOnly != 0 || st.LastError != "" {
+		t.Errorf("transcode failures %d, source-only segments %d, last error %q", st.Failures, st.SourceOnly, st.LastError)
+	}
 }
 
 // waitForParts polls a media playlist until it lists parts.
