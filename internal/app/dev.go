@@ -109,42 +109,12 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 	if cfg.API.AdminToken != "" {
 		log.Info("API admin token set: /api/streams shows WHIP session ids and publisher addresses to requests that carry it")
 	}
-	if d.WHIP, err = whip.New(whip.Config{RTC: d.RTC, Starter: d.Broadcaster, Token: cfg.PublishToken,
-		Admitter: d.Trust, Accepting: d.Broadcaster.Accepting, MaxStreams: cfg.MaxStreams,
-		Logger: log.With("component", "whip")}); err != nil {
+	if err := d.endpoints(cfg, log); err != nil {
 		return nil, err
 	}
-	d.closers.add(d.WHIP.Close)
-	if d.WHEP, err = whep.New(whep.Config{RTC: d.RTC, Sources: d.Broadcaster,
-		MaxViewers: noCapIsNegative(cfg.Limits.MaxViewers), MaxStreamViewers: noCapIsNegative(cfg.Limits.MaxStreamViewers),
-		Logger: log.With("component", "whep")}); err != nil {
+	if err := d.routes(mux, log); err != nil {
 		return nil, err
 	}
-	d.closers.add(d.WHEP.Close)
-	pages, err := web.Handler(web.Config{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	mux.Handle("/whip/", d.WHIP.Handler())
-	mux.Handle("/whep/", d.WHEP.Handler())
-	mux.Handle("/hls/", d.Store.Handler())
-	mux.Handle("/api/streams", d.Broadcaster.Handler())
-	mux.Handle("/api/streams/", d.Broadcaster.Handler())
-	if d.Pool != nil {
-		mux.Handle("GET /api/orchestrators", d.Pool.Handler())
-	}
-	mux.Handle("GET /api/eip712", d.Trust.PublishRequestHandler())
-	mux.Handle(trust.CustodyPrefix, trust.CustodyHandler(func(stream string) (string, bool) {
-		st, ok := d.Store.Stream(stream)
-		if !ok {
-			return "", false
-		}
-		return st.Dir(), true
-	}))
-	ready := health.Handler([]health.Check{{Name: "store", Fn: d.Store.Writable}})
-	mux.Handle("GET /healthz", ready)
-	mux.Handle("GET /readyz", ready)
-	mux.Handle("/", pages)
 	d.HTTP = httpx.ServeLimited(ln, mux, log, httpx.Limits{MaxConns: cfg.Limits.MaxConns})
 	startT()
 	level, note := d.RTC.ReachNote(ln.Addr())
@@ -155,6 +125,55 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		"webrtc_udp", d.RTC.ListenAddr(), "data", cfg.DataDir,
 		"ladder", ladderNames(cfg.Profiles))
 	return d, nil
+}
+
+// endpoints builds WHIP ingest and WHEP playback over the broadcaster.
+func (d *Dev) endpoints(cfg config.Dev, log *slog.Logger) (err error) {
+	if d.WHIP, err = whip.New(whip.Config{RTC: d.RTC, Starter: d.Broadcaster, Token: cfg.PublishToken,
+		Admitter: d.Trust, Accepting: d.Broadcaster.Accepting, MaxStreams: cfg.MaxStreams,
+		Logger: log.With("component", "whip")}); err != nil {
+		return err
+	}
+	d.closers.add(d.WHIP.Close)
+	if d.WHEP, err = whep.New(whep.Config{RTC: d.RTC, Sources: d.Broadcaster,
+		MaxViewers: noCapIsNegative(cfg.Limits.MaxViewers), MaxStreamViewers: noCapIsNegative(cfg.Limits.MaxStreamViewers),
+		Logger: log.With("component", "whep")}); err != nil {
+		return err
+	}
+	d.closers.add(d.WHEP.Close)
+	return nil
+}
+
+// routes mounts every endpoint, the API and the pages on mux.
+func (d *Dev) routes(mux *http.ServeMux, log *slog.Logger) error {
+	pages, err := web.Handler(web.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/whip/", d.WHIP.Handler())
+	mux.Handle("/whep/", d.WHEP.Handler())
+	mux.Handle("/hls/", d.Store.Handler())
+	mux.Handle("/api/streams", d.Broadcaster.Handler())
+	mux.Handle("/api/streams/", d.Broadcaster.Handler())
+	if d.Pool != nil {
+		mux.Handle("GET /api/orchestrators", d.Pool.Handler())
+	}
+	mux.Handle("GET /api/eip712", d.Trust.PublishRequestHandler())
+	mux.Handle(trust.CustodyPrefix, trust.CustodyHandler(d.sessionDir))
+	ready := health.Handler([]health.Check{{Name: "store", Fn: d.Store.Writable}})
+	mux.Handle("GET /healthz", ready)
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("/", pages)
+	return nil
+}
+
+// sessionDir is the directory of the named stream's current session.
+func (d *Dev) sessionDir(stream string) (string, bool) {
+	st, ok := d.Store.Stream(stream)
+	if !ok {
+		return "", false
+	}
+	return st.Dir(), true
 }
 
 // trust opens the ledger and builds the broadcaster's keys, permits,
