@@ -33,11 +33,14 @@ const defaultFrame = 3000 // 90 kHz ticks: 1/30 s
 // Independent too; the cutter does not cut at IDRs early, which would break
 // §4.4.4.9's floor of 85% of the target for the part before.
 //
-// No part is longer than target (§4.4.4.9): a part ends before the access
-// unit that would take it past target, judging that unit's length by the
-// interval before it. Durations are decode-time differences; the last
-// part's is its last unit's plus one interval, or what CloseWithDuration
-// leaves of the segment.
+// No part is longer than target (§4.4.4.9), unless one access unit is: a
+// part ends before the access unit that would take it past target, judging
+// that unit's length by the interval before it; and since a part is only
+// emitted when the unit after it starts, when that start shows the last
+// unit ran longer than judged (a live source's frame times jitter), the
+// part ends one unit earlier instead. Durations are decode-time
+// differences; the last part's is its last unit's plus one interval, or
+// what CloseWithDuration leaves of the segment.
 //
 // Each part demuxes on its own: every part after the first begins with
 // copies of the segment's first PAT and PMT packets. To keep the
@@ -65,14 +68,25 @@ type Cutter struct {
 	main   pmtStream
 	psi    [2]psiCounter // PAT, PMT
 
-	// The part being cut: its first access unit's decode time, the last
-	// one's, and the interval before it.
+	// The part being cut: its first access unit's decode time and whether
+	// that unit is independent; the last unit's decode time, where its
+	// bytes start in part, whether it is the part's first, and the interval
+	// before it.
 	started     bool
-	start, last uint64
-	interval    uint64
+	start       uint64
 	independent bool
+	au          accessUnit
+	interval    uint64
 	scan        idrScan
 	emitted     time.Duration // the parts emitted so far, for CloseWithDuration
+}
+
+// accessUnit is the last access unit begun in the part being cut.
+type accessUnit struct {
+	t           uint64 // decode time
+	off         int    // its first packet's offset in the part
+	first       bool   // the part's first unit
+	independent bool
 }
 
 // psiCounter renumbers one PSI PID's continuity counters after copies of
@@ -150,7 +164,7 @@ func (c *Cutter) lastDuration(segment time.Duration) time.Duration {
 	if interval == 0 {
 		interval = defaultFrame
 	}
-	estimate := ticks(uint64(max(since(c.last, c.start), 0)) + interval)
+	estimate := ticks(uint64(max(since(c.au.t, c.start), 0)) + interval)
 	if rest := segment - c.emitted; rest > 0 && rest <= ticks(c.target) {
 		return rest
 	}
@@ -197,8 +211,9 @@ func (c *Cutter) readPMT(p, payload []byte) {
 	}
 }
 
-// accessUnit starts a PES of the stream cut on, cutting the part before it
-// when it would take the part past the target.
+// accessUnit starts a PES of the stream cut on. The part so far ends
+// before it when it would take the part past the target, or before the
+// unit ahead of it when that one turned out to take the part past.
 func (c *Cutter) accessUnit(h header) {
 	c.scan.active = false
 	t, data, ok := pesTime(h.payload)
@@ -206,30 +221,62 @@ func (c *Cutter) accessUnit(h header) {
 		return // no timestamp to measure by: it stays in the part
 	}
 	if c.started {
-		d := since(t, c.last)
+		d := since(t, c.au.t)
 		if d <= 0 {
 			return // decode time standing still or going back: no cut, no measure
 		}
 		c.interval = uint64(d)
+		if uint64(since(t, c.start)) > c.target && !c.au.first && c.carries() {
+			c.cutBefore(c.au)
+		}
 		if d := since(t, c.start); uint64(d)+c.interval > c.target {
 			c.flush(ticks(uint64(d)))
 		}
 	}
+	independent := h.ra || !c.main.video // every audio frame is independent
+	c.au = accessUnit{t: t, off: len(c.part), first: !c.started, independent: independent}
 	if !c.started {
-		c.started, c.start = true, t
-		c.independent = h.ra || !c.main.video // every audio frame is independent
-		c.scan = idrScan{active: c.main.video && !h.ra, hevc: c.main.streamType == streamTypeHEVC}
+		c.started, c.start, c.independent = true, t, independent
 	}
-	c.last = t
+	c.scan = idrScan{active: !independent, hevc: c.main.streamType == streamTypeHEVC}
 	if c.scan.active {
 		c.scanIDR(h.payload[data:])
 	}
 }
 
-// scanIDR feeds the first access unit's bytes to the IDR scan.
+// carries says whether the bytes of the last access unit on can move to
+// the next part as they are: they hold no PAT or PMT packet, whose
+// counters the copies inserted before them would have to renumber again.
+func (c *Cutter) carries() bool {
+	for off := c.au.off; off < len(c.part); off += packetSize {
+		if pid := readHeader(c.part[off : off+packetSize]).pid; c.counter(pid) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// cutBefore emits the part up to access unit au, and starts the next with
+// the tables and au's bytes.
+func (c *Cutter) cutBefore(au accessUnit) {
+	tail := c.part[au.off:]
+	c.part = c.part[:au.off:au.off]
+	c.flush(ticks(uint64(since(au.t, c.start))))
+	c.part = append(c.part, tail...)
+	c.started, c.start, c.independent = true, au.t, au.independent
+	c.au.off, c.au.first = c.au.off-au.off+len(c.tables), true
+}
+
+// scanIDR feeds the last access unit's bytes to the IDR scan.
 func (c *Cutter) scanIDR(b []byte) {
-	if done, idr := c.scan.feed(b); done {
-		c.scan.active, c.independent = false, c.independent || idr
+	done, idr := c.scan.feed(b)
+	if !done {
+		return
+	}
+	c.scan.active = false
+	if idr {
+		c.au.independent = true
+		c.independent = c.independent || c.au.first
 	}
 }
 

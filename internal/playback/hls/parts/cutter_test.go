@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ type media struct {
 	// noRAI clears the random_access_indicator of every packet, as some
 	// muxers leave it out: the IDR must then be found in the NAL units.
 	noRAI bool
+	// jitter moves each video frame by up to ±3 ms, as a live source's
+	// timestamps do.
+	jitter bool
 }
 
 // adts is a fake AAC frame behind a valid ADTS sync word.
@@ -42,9 +46,14 @@ func segment(t testing.TB, m media) []byte {
 	frame, aac := time.Duration(float64(time.Second)/max(m.fps, 1)), time.Second*1024/48000
 	base := 10 * time.Second // timestamps do not start at 0
 	var v, a time.Duration
+	rnd := rand.New(rand.NewPCG(1, 2)) // the same jitter every run
 	for (m.fps > 0 && v < end) || (m.audio && a < end) {
 		if m.fps > 0 && v < end && (!m.audio || v <= a) {
-			if err := mux.WriteVideo(base+v, base+v, v == 0, videoFrame(v == 0)); err != nil {
+			at := base + v
+			if m.jitter && v > 0 {
+				at += time.Duration(rnd.IntN(7)-3) * time.Millisecond
+			}
+			if err := mux.WriteVideo(at, at, v == 0, videoFrame(v == 0)); err != nil {
 				t.Fatal(err)
 			}
 			v += frame
@@ -135,6 +144,29 @@ func TestCutterCutsOnAccessUnits(t *testing.T) {
 			checkAgainstInput(t, c, got, in)
 		})
 	}
+}
+
+// TestCutterKeepsToTheTargetDespiteJitter: a frame that lasts longer than
+// the one before it would take a part past the target; the cutter then
+// ends the part a frame earlier, and no part is longer than the target.
+func TestCutterKeepsToTheTargetDespiteJitter(t *testing.T) {
+	in := segment(t, media{seconds: 10, fps: 25, audio: true, jitter: true})
+	target := 480 * time.Millisecond // twelve frames, were they regular
+	got, c := cut(t, in, target, 0)
+	short := 0
+	for i, p := range got {
+		if p.Duration > target {
+			t.Errorf("part %d lasts %v, above the target", i, p.Duration)
+		}
+		if p.Duration < 440*time.Millisecond {
+			short++
+		}
+		demuxAlone(t, p.Data, true)
+	}
+	if short == 0 || short == len(got) {
+		t.Errorf("%d of %d parts were cut a frame early; the test's jitter should make some", short, len(got))
+	}
+	checkAgainstInput(t, c, got, in)
 }
 
 // TestCutterTakesAnyChunking: packets straddling writes change nothing.
