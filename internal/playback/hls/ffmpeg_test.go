@@ -1,7 +1,6 @@
 package hls
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,32 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// encodeSegments has ffmpeg cut three one-second MPEG-TS segments of a test
-// pattern at the given size (25 fps, an IDR every second, AAC audio) and
-// returns their bytes.
-func encodeSegments(t *testing.T, size string) [][]byte {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc=size="+size+":rate=25",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-keyint_min", "25",
-		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac",
-		"-f", "segment", "-segment_time", "1", "-segment_format", "mpegts",
-		filepath.Join(dir, "%d.ts"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	var segs [][]byte
-	for i := 0; i < 3; i++ {
-		segs = append(segs, readFile(t, filepath.Join(dir, strconv.Itoa(i)+".ts")))
-	}
-	return segs
-}
+	"github.com/castnet/castnet/internal/playback/hls/hlstest"
+)
 
 // TestFFprobePlaysTheStoredSession checks with real media that a session,
 // including a rendition that falls back to the source for one segment,
@@ -45,7 +21,7 @@ func TestFFprobePlaysTheStoredSession(t *testing.T) {
 			t.Skipf("%s not installed", bin)
 		}
 	}
-	src, low := encodeSegments(t, "320x240"), encodeSegments(t, "160x120")
+	src, low := hlstest.Segments(t, "320x240", 3, 1, 0), hlstest.Segments(t, "160x120", 3, 1, 0)
 	s, _ := newTestStore(t, nil)
 	st, err := s.Open("s", []Variant{{Name: "source", Width: 320, Height: 240}, {Name: "120p", Width: 160, Height: 120}})
 	if err != nil {

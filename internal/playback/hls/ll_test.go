@@ -277,6 +277,39 @@ func TestARefusedPartDropsTheRenditionsParts(t *testing.T) {
 	}
 }
 
+// TestDropParts: a producer that cannot go on (its transcode restarted
+// elsewhere mid-segment) drops a rendition's parts of the segment in
+// progress, which is then listed without them; the other renditions keep
+// theirs, and a stored segment is left alone.
+func TestDropParts(t *testing.T) {
+	s, st := llStream(t, nil)
+	if got := s.PartTarget(); got != DefaultPartTarget {
+		t.Errorf("PartTarget = %v", got)
+	}
+	completeSegment(t, st, 0, "source", "240p")
+	streamParts(t, st, 1, 0, 2, "source", "240p")
+	st.DropParts("240p", 1)
+	st.DropParts("240p", 0) // stored: nothing to drop
+	if err := st.AddPart("240p", 1, partOf(1, 2, "2")); !errors.Is(err, ErrInvalidPart) {
+		t.Errorf("a part after DropParts: %v, want ErrInvalidPart", err)
+	}
+	if _, err := os.Stat(filepath.Join(st.dir, "240p", partFile(1, 1))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a dropped part's file: %v", err)
+	}
+	low, src := readLL(t, liveBody(st, "240p", directives{})), readLL(t, liveBody(st, "source", directives{}))
+	if len(low.Trailing.Parts) != 0 || len(src.Trailing.Parts) != 2 {
+		t.Errorf("240p lists %d parts, the source %d", len(low.Trailing.Parts), len(src.Trailing.Parts))
+	}
+	completeSegment(t, st, 1, "source", "240p")
+	if p := readLL(t, liveBody(st, "240p", directives{})); len(p.Segments[1].Parts) != 0 {
+		t.Errorf("240p's segment 1 lists parts after DropParts")
+	}
+	off, _ := newTestStore(t, func(c *Config) { c.PartTarget = -1 })
+	if got := off.PartTarget(); got > 0 {
+		t.Errorf("PartTarget with parts disabled = %v", got)
+	}
+}
+
 // TestPartFilesLiveAsLongAsTheSpecAsks: parts are listed within three
 // target durations of the end, their files kept three more (§6.2.2) and
 // while in the window, then removed; End removes the rest.

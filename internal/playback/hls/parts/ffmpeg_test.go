@@ -18,28 +18,6 @@ import (
 	"github.com/castnet/castnet/internal/playback/hls/hlstest"
 )
 
-// encode has ffmpeg make three 2 s MPEG-TS segments of a 25 fps test
-// pattern (an IDR every 2 s) with AAC audio; x264 writes B-frames unless
-// bframes is 0, so decode and presentation times differ.
-func encode(t *testing.T, bframes int) [][]byte {
-	t.Helper()
-	dir := t.TempDir()
-	mpegtstest.Run(t, "ffmpeg", "-v", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "6", "-c:v", "libx264", "-preset", "superfast", "-bf", fmt.Sprint(bframes), "-g", "50",
-		"-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac",
-		"-f", "segment", "-segment_time", "2", "-segment_format", "mpegts", filepath.Join(dir, "%d.ts"))
-	var segs [][]byte
-	for i := range 3 {
-		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d.ts", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs = append(segs, b)
-	}
-	return segs
-}
-
 // TestFFmpegPartsDemuxAndDecode cuts real x264 + AAC segments, written in
 // 1316-byte chunks as they would arrive: every part demuxes on its own
 // (ffprobe reads its audio and video packets, its demuxer complains of
@@ -49,7 +27,7 @@ func TestFFmpegPartsDemuxAndDecode(t *testing.T) {
 	mpegtstest.Tool(t, "ffprobe")
 	for _, bframes := range []int{0, 2} {
 		t.Run(fmt.Sprintf("%d B-frames", bframes), func(t *testing.T) {
-			seg := encode(t, bframes)[0]
+			seg := hlstest.Segments(t, "320x240", 2, 2, bframes)[0]
 			got, c := cut(t, seg, 500*time.Millisecond, 1316)
 			if len(got) != 5 || !got[0].Independent {
 				t.Fatalf("%d parts, first independent %v", len(got), got[0].Independent)
@@ -112,7 +90,7 @@ func probePart(t *testing.T, path string) int {
 // loads: the LL-HLS rules (hlstest), and every part it lists fetched as
 // the bytes cut.
 func TestFFmpegPartsInALiveLLPlaylist(t *testing.T) {
-	segs := encode(t, 0)
+	segs := hlstest.Segments(t, "320x240", 6, 2, 0)
 	store, err := hls.New(hls.Config{Dir: filepath.Join(t.TempDir(), "hls"), MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
