@@ -27,17 +27,8 @@ type segmentParts struct {
 	stopped map[string]bool // a restart or a refused part: no more parts of it
 }
 
-// cutMargin: parts are cut to 90% of the Part Target Duration. A cutter
-// judges the next frame's length by the last interval, and a live
-// source's frame times jitter by milliseconds (measured: a 500.58 ms part
-// against a 500 ms target), while a part longer than the target is refused
-// (draft-pantos-hls-rfc8216bis §4.4.4.9). 90% stays above the 85% floor
-// the draft sets for every part but the last.
-const cutMargin = 0.9
-
 func (st *Stream) newSegmentParts(seq uint64) *segmentParts {
-	target := time.Duration(float64(st.b.cfg.Store.PartTarget()) * cutMargin)
-	return &segmentParts{st: st, seq: seq, target: target,
+	return &segmentParts{st: st, seq: seq, target: st.b.cfg.Store.PartTarget(),
 		cutters: map[string]*parts.Cutter{}, stopped: map[string]bool{}}
 }
 
