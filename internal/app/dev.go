@@ -88,7 +88,7 @@ func StartDev(cfg config.Dev, log *slog.Logger) (_ *Dev, err error) {
 		return nil, err
 	}
 	d.closers.add(d.RTC.Close)
-	if d.Store, err = hls.New(hls.Config{Dir: filepath.Join(cfg.DataDir, "hls"), Window: cfg.Window,
+	if d.Store, err = hls.New(hls.Config{Dir: filepath.Join(cfg.DataDir, "hls"), Window: cfg.Window, PartTarget: partTarget(cfg.PartTarget),
 		MinFree: minFree(cfg.MinFreeMB), Logger: log.With("component", "hls")}); err != nil {
 		return nil, err
 	}
@@ -316,6 +316,15 @@ func ladderNames(ps []transcode.Profile) []string {
 		out = append(out, p.Name)
 	}
 	return out
+}
+
+// partTarget is -hls-part as hls.Config.PartTarget: 0 there is the
+// default, negative no parts.
+func partTarget(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // noCapIsNegative maps a flag's 0 (no cap) onto whep.Config's -1 (0

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/castnet/castnet/internal/playback/hls"
 	"github.com/castnet/castnet/internal/rtc"
 	"github.com/castnet/castnet/internal/transcode"
 )
@@ -43,6 +44,8 @@ type Dev struct {
 	ICEServers   []rtc.ICEServer
 	FFmpeg       string
 	Window       int
+	// PartTarget is the LL-HLS part target duration (0: no parts).
+	PartTarget time.Duration
 	// ReconnectGrace is how long an interrupted session's playlists wait
 	// for their publisher to come back (0: they end at once).
 	ReconnectGrace time.Duration
@@ -140,6 +143,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	fs.StringVar(&d.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	fs.BoolVar(&d.SourceOnly, "source-only", false, "publish segments as cut (H.264 + Opus in MPEG-TS): no transcoding, no ffmpeg; for ingest and relay nodes")
 	fs.IntVar(&d.Window, "hls-window", 6, "segments in a live media playlist")
+	fs.DurationVar(&d.PartTarget, "hls-part", hls.DefaultPartTarget, "LL-HLS part target duration (0: no parts, plain HLS)")
 	fs.DurationVar(&d.ReconnectGrace, "reconnect-grace", 10*time.Second, "how long a dropped publisher's playlists wait, without ENDLIST, for its next session to continue them; 0: they end at once")
 	fs.Int64Var(&d.MinFreeMB, "min-free-mb", 256, "free space, in MiB, kept for the streams already live: with less, new streams are refused (507) and /readyz fails; 0: no minimum")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
@@ -158,6 +162,7 @@ func parseNode(role string, args []string, out io.Writer) (Dev, error) {
 	if err := fs.Parse(args); err != nil {
 		return Dev{}, err
 	}
+	fitPartTarget(fs, &d)
 	if err := token.resolve(); err != nil {
 		return Dev{}, err
 	}
@@ -254,6 +259,9 @@ func (d *Dev) finish() error {
 	if d.MinFreeMB < 0 {
 		errs = append(errs, fmt.Errorf("-min-free-mb %d: want 0 (no minimum) or more", d.MinFreeMB))
 	}
+	if d.PartTarget != 0 && (d.PartTarget < 100*time.Millisecond || d.PartTarget > d.Segment/2) {
+		errs = append(errs, fmt.Errorf("-hls-part %s: want 0 (off) or 100ms to half of -segment (%s)", d.PartTarget, d.Segment/2))
+	}
 	if d.Window < 3 {
 		errs = append(errs, fmt.Errorf("-hls-window %d: want 3 or more (RFC 8216 §6.2.2)", d.Window))
 	}
@@ -311,6 +319,16 @@ func (d *Dev) finish() error {
 		d.Profiles = ps
 	}
 	return errors.Join(errs...)
+}
+
+// fitPartTarget shortens the default LL-HLS part for short segments
+// (a quarter of -segment at most) unless -hls-part was given.
+func fitPartTarget(fs *flag.FlagSet, d *Dev) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "hls-part" })
+	if !given {
+		d.PartTarget = min(d.PartTarget, d.Segment/4)
+	}
 }
 
 // CheckDebugAddr accepts "" (off) or a loopback host:port: profiles expose

@@ -40,3 +40,26 @@ func TestLimitFlags(t *testing.T) {
 		t.Errorf("short -attempt-timeout: %v", err)
 	}
 }
+
+func TestPartTarget(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+		err  string
+	}{
+		{nil, 500 * time.Millisecond, ""},
+		{[]string{"-segment", "1s"}, 250 * time.Millisecond, ""}, // the default fits short segments
+		{[]string{"-hls-part", "0"}, 0, ""},
+		{[]string{"-hls-part", "300ms"}, 300 * time.Millisecond, ""},
+		{[]string{"-hls-part", "50ms"}, 0, "-hls-part 50ms"},
+		{[]string{"-segment", "1s", "-hls-part", "800ms"}, 0, "half of -segment"},
+	} {
+		d, err := ParseDev(tc.args, io.Discard)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.err)
+		case tc.err == "" && (err != nil || d.PartTarget != tc.want):
+			t.Errorf("%v: %v %v, want %v", tc.args, d.PartTarget, err, tc.want)
+		}
+	}
+}
