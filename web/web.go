@@ -1,6 +1,7 @@
 // Package web serves castnet's two browser pages: the publisher at "/" (goes
 // live over WHIP from a camera or a shared screen) and the player at
-// "/watch/{stream}" (plays the stream's HLS ladder), plus their static assets
+// "/watch/{stream}" (plays the live stream over WebRTC with WHEP, falling back
+// to the stream's HLS ladder, which also plays recordings), plus their static assets
 // under "/static/". Everything is embedded in the binary with go:embed; there
 // is no build step besides copying hls.js into static/vendor/.
 package web
@@ -162,7 +163,7 @@ func (s *site) serveStatic(w http.ResponseWriter, r *http.Request) {
 }
 
 // contentSecurityPolicy keeps the pages to their own scripts and origin.
-// WebRTC media is not governed by CSP; fetch to /whip and /api is 'self'.
+// WebRTC media is not governed by CSP; fetch to /whip, /whep and /api is 'self'.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"

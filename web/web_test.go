@@ -182,6 +182,8 @@ func TestPagesKeepTheIDsBrowserTestsUse(t *testing.T) {
 		{"/watch/x", []string{
 			`<video id="player"`, `<select id="renditions"`, `<option value="-1">Auto</option>`,
 			`id="state" [^>]*data-state="waiting"`, `<label for="renditions">`,
+			`<select id="mode"`, `<option value="webrtc">Low latency \(WebRTC\)</option>`, `<option value="hls">HLS</option>`,
+			`<label for="mode">`, `id="via" [^>]*aria-live="polite"`, `id="delay"`, `id="error"`,
 		}},
 	}
 	for _, tt := range tests {
@@ -198,7 +200,7 @@ func TestPagesKeepTheIDsBrowserTestsUse(t *testing.T) {
 func staticTree(t *testing.T, withHLSJS bool) fs.FS {
 	t.Helper()
 	tree := fstest.MapFS{}
-	for _, name := range []string{"app.css", "common.js", "publish.js", "wallet.js", "watch.js", "favicon.svg"} {
+	for _, name := range []string{"app.css", "common.js", "playback.js", "publish.js", "wallet.js", "whep.js", "watch.js", "favicon.svg"} {
 		b, err := fs.ReadFile(staticFS, "static/"+name)
 		if err != nil {
 			t.Fatal(err)
@@ -257,5 +259,19 @@ func TestStaticBodiesAreTheEmbeddedFiles(t *testing.T) {
 	got, _ := io.ReadAll(get(h, "GET", "/static/watch.js", nil).Body)
 	if string(got) != string(want) {
 		t.Fatal("served watch.js differs from the embedded file")
+	}
+}
+
+// The page scripts are classic deferred scripts that read each other's
+// globals when they run, so the watch page must load them in this order.
+func TestWatchPageLoadsScriptsInDependencyOrder(t *testing.T) {
+	body := get(newTestHandler(t), "GET", "/watch/x", nil).Body.String()
+	var order []string
+	for _, m := range regexp.MustCompile(`<script src="/static/([^"?]+)`).FindAllStringSubmatch(body, -1) {
+		order = append(order, m[1])
+	}
+	got := strings.Join(order, " ")
+	if want := "common.js playback.js whep.js watch.js"; !strings.HasSuffix(got, want) {
+		t.Errorf("watch page loads %q, want it to end with %q", got, want)
 	}
 }
