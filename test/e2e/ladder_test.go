@@ -186,7 +186,7 @@ func watchThrough(t testing.TB, n *node, stream string, to float64) float64 {
 	t.Helper()
 	watch := browser(t)
 	run(t, watch, 40*time.Second, "watch page plays through the switch",
-		chromedp.Navigate(n.URL+"/watch/"+stream),
+		chromedp.Navigate(n.URL+"/watch/"+stream+"?mode=hls"), // hls.js through the switch, not WHEP
 		poll(`window.castnet.engine === 'hls.js' && document.querySelector('video#player').currentTime > `+
 			strconv.FormatFloat(to, 'f', 1, 64), 35*time.Second),
 	)
