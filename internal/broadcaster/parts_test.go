@@ -3,35 +3,14 @@ package broadcaster
 import (
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/castnet/castnet/internal/playback/hls"
+	"github.com/castnet/castnet/internal/playback/hls/hlstest"
 )
-
-// tsSegment makes a 2 s H.264 + AAC MPEG-TS segment, as a rung is.
-func tsSegment(t *testing.T) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
-	path := filepath.Join(t.TempDir(), "seg.ts")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
-		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "2", "-c:v", "libx264", "-bf", "0", "-g", "60",
-		"-c:a", "aac", "-f", "mpegts", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, out)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // partsHarness is a stream whose playlists are open, with segment 0 stored.
 func partsHarness(t *testing.T) (*Stream, *hls.Stream) {
@@ -45,7 +24,7 @@ func partsHarness(t *testing.T) (*Stream, *hls.Stream) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seg := tsSegment(t)
+	seg := hlstest.Segments(t, "320x180", 2, 2, 0)[0]
 	if err := h.AddSegment(0, 2*time.Second, map[string][]byte{"source": seg, "360p": seg}); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +50,7 @@ func mediaPlaylist(t *testing.T, st *Stream, rendition string) string {
 // one's.
 func TestStreamedRenditionsBecomePartsAndARestartDropsThem(t *testing.T) {
 	st, h := partsHarness(t)
-	seg := tsSegment(t)
+	seg := hlstest.Segments(t, "320x180", 2, 2, 0)[0]
 	sp := st.newSegmentParts(1)
 	write := sp.partial()
 	for off := 0; off < len(seg); off += 4096 {

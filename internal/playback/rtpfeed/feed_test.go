@@ -4,36 +4,16 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/castnet/castnet/internal/media"
+	"github.com/castnet/castnet/internal/playback/hls/hlstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// segment makes one second of H.264 + AAC in MPEG-TS, as a transcoded rung
-// is published, starting at PTS offset start seconds.
-func segment(t *testing.T, start int) []byte {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "seg.ts")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
-		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "1", "-c:v", "libx264", "-bf", "0", "-g", "30",
-		"-c:a", "aac", "-output_ts_offset", itoa(start), "-f", "mpegts", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, out)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func itoa(i int) string { return string(rune('0' + i)) }
 
 // Published segments come out of the relay as RTP: video that starts on a
 // keyframe, and Opus audio, paced in real time.
@@ -50,8 +30,9 @@ func TestFeederPlaysSegmentsIntoTheRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Segment(segment(t, 1))
-	f.Segment(segment(t, 2))
+	for _, seg := range hlstest.Segments(t, "320x180", 2, 1, 0) {
+		f.Segment(seg)
+	}
 	var video, audio int
 	var firstVideo []byte
 	deadline := time.After(10 * time.Second)
