@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/castnet/castnet/internal/bench"
+	"github.com/castnet/castnet/internal/bench/glass"
 	"github.com/castnet/castnet/internal/bench/ingest"
 	"github.com/castnet/castnet/internal/bench/latency"
 	"github.com/castnet/castnet/internal/bench/soak"
@@ -62,7 +63,7 @@ func benchParts(o benchOptions) ([]bench.Part, error) {
 	if o.soak < 0 {
 		return nil, fmt.Errorf("-soak %s: want a positive duration", o.soak)
 	}
-	return []bench.Part{in, transcodecost.New(), latency.New(), soak.NewWith(soak.Config{Duration: o.soak})}, nil
+	return []bench.Part{in, transcodecost.New(), latency.New(), glass.New(), soak.NewWith(soak.Config{Duration: o.soak})}, nil
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
