@@ -39,7 +39,7 @@ fuzz:
 
 # The benchmark suite (about 15 minutes): every figure beside a bare
 # baseline measured in the same run. Tables on stdout, figures and pprof
-# profiles in bench-results/. PARTS=ingest (or transcode, latency, soak)
+# profiles in bench-results/. PARTS=ingest (or transcode, latency, glass, soak)
 # runs one part; BENCHFLAGS=-short is the smoke run CI makes.
 bench: deps build
 	./$(BIN) bench -out bench-results $(BENCHFLAGS) $(PARTS)

@@ -39,7 +39,7 @@ func TestBenchSuiteShortRunsEveryPart(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("bench.json: %v", err)
 	}
-	want := []string{"ingest", "transcode", "latency", "soak"}
+	want := []string{"ingest", "transcode", "latency", "glass", "soak"}
 	if len(doc.Results) != len(want) {
 		t.Fatalf("bench.json has %d parts, want %v\n%s", len(doc.Results), want, logs)
 	}

@@ -98,7 +98,7 @@ func (l Level) goal() bench.Goal {
 }
 
 func (d Data) latencyTable() bench.Table {
-	t := bench.Table{Title: "Glass-to-glass: stamp at send → arrival of the access unit's last packet (WebRTC) or of the part's or segment's last byte (HLS), ms",
+	t := bench.Table{Title: "Glass-to-glass: stamp at capture → arrival of the access unit's last packet (WebRTC) or of the part's or segment's last byte (HLS), ms",
 		Columns: []string{"path", "n", "p50", "p95", "max", "p50 ÷ floor", "p95 ÷ floor", "note"}}
 	floor := d.path(pathFloor).MS
 	f50, f95 := bench.Median(floor), bench.Quantile(floor, 0.95)
@@ -191,9 +191,10 @@ const method = "One publisher in the bench process: an ffmpeg draws testsrc2 at 
 	"baseline, no B-frames, 2.5 Mb/s with a 1 s VBV, IDR every 30 frames) into FLV on a pipe, so that each access " +
 	"unit is sent the moment it is encoded, and the sine as Opus in 20 ms packets. Before pion (TrackLocalStaticSample) " +
 	"packetizes an access unit, the publisher inserts an SEI NAL (user_data_unregistered, its own UUID, the wall-clock " +
-	"send time in Unix ns, with emulation prevention) before the first slice. Glass-to-glass is the arrival time " +
-	"of an access unit's last RTP packet at the viewer minus that stamp: encoding, decoding, the jitter buffer and " +
-	"display are excluded, packetization, SRTP, the node and the loopback network are included. HLS rows take, per " +
+	"capture time in Unix ns: when its raw frame reached the encoder, with emulation prevention) before the first " +
+	"slice. Glass-to-glass is the arrival time of an access unit's last RTP packet at the viewer minus that stamp: " +
+	"encoding, packetization, SRTP, the node and the loopback network are included; decoding, the jitter buffer and " +
+	"display (the viewer's side, the same for every path) are excluded. HLS rows take, per " +
 	"part or segment, the arrival of its last byte minus the oldest stamp in it (the first picture a player starting " +
 	"on those bytes could show; player hold-back, HOLD-BACK and PART-HOLD-BACK, is excluded). The same publisher sends " +
 	"at the same time to the node over WHIP and straight to a pion receiver on loopback with no node (the floor). " +

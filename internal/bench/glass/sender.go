@@ -89,11 +89,11 @@ func (s *sender) readRTCP(r *webrtc.RTPSender, onPLI func()) {
 	}
 }
 
-// writeVideo stamps the access unit with the time now and sends it: the
-// stamp is taken after the encoder and before pion packetizes, encrypts
-// and sends, so encoding is not in any figure and sending is in all.
-func (s *sender) writeVideo(nalus [][]byte, _ bool, d time.Duration) {
-	au := media.AnnexB(insertStamp(nalus, stampSEI(time.Now())))
+// writeVideo stamps the access unit with its picture's capture time and
+// sends it: encoding, packetizing, encrypting and sending are in every
+// figure, as in a camera's.
+func (s *sender) writeVideo(nalus [][]byte, _ bool, d time.Duration, captured time.Time) {
+	au := media.AnnexB(insertStamp(nalus, stampSEI(captured)))
 	_ = s.video.WriteSample(pmedia.Sample{Data: au, Duration: d})
 }
 

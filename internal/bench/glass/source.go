@@ -23,7 +23,9 @@ const minRestart = 250 * time.Millisecond
 
 // sink is where the source's media goes: one publishing PeerConnection.
 type sink interface {
-	writeVideo(nalus [][]byte, keyframe bool, d time.Duration)
+	// writeVideo sends one access unit whose picture was captured (drawn
+	// and handed to the encoder) at captured.
+	writeVideo(nalus [][]byte, keyframe bool, d time.Duration, captured time.Time)
 	writeAudio(pkt []byte, d time.Duration)
 }
 
@@ -143,12 +145,13 @@ func (s *source) videoLoop(cur *encoder) {
 		if _, err := io.ReadFull(s.raw, frame); err != nil {
 			break
 		}
+		captured := time.Now() // the picture exists: the camera's moment
 		if spare != nil && s.restartDue(&last) {
 			cur.finish()
 			cur = spare
 			spare, _ = s.startEncoder(cur.gen + 1)
 		}
-		if err := cur.write(frame); err != nil {
+		if err := cur.write(frame, captured); err != nil {
 			s.log.Warn("glass: encoder stopped", "err", err, "stderr", cur.proc.stderr.String())
 			break
 		}
@@ -177,7 +180,7 @@ func (s *source) restartDue(last *time.Time) bool {
 // deliverVideo sends one access unit of encoder generation gen to every
 // sink. Once a newer encoder's frame has gone out, an older one's last
 // frames are stale: the IDR has replaced them.
-func (s *source) deliverVideo(gen int, f flvFrame) {
+func (s *source) deliverVideo(gen int, f flvFrame, captured time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen < s.latest {
@@ -187,7 +190,7 @@ func (s *source) deliverVideo(gen int, f flvFrame) {
 	s.latest = gen
 	s.stats.Frames++
 	for k := range s.sinks {
-		k.writeVideo(f.NALUs, f.Keyframe, time.Second/srcFPS)
+		k.writeVideo(f.NALUs, f.Keyframe, time.Second/srcFPS, captured)
 	}
 }
 
@@ -215,12 +218,30 @@ func (s *source) audioLoop() {
 	}
 }
 
-// encoder is one x264 process and the reader of its output.
+// encoder is one x264 process and the reader of its output. x264 with
+// zerolatency and no B-frames puts out one access unit per frame, in
+// order, so the capture times of the frames written are matched to its
+// access units first in, first out.
 type encoder struct {
 	gen   int
 	proc  *proc
 	stdin io.WriteCloser
 	once  sync.Once
+
+	mu       sync.Mutex
+	captured []time.Time
+}
+
+// capturedNext is the capture time of the encoder's next access unit.
+func (e *encoder) capturedNext() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.captured) == 0 {
+		return time.Now()
+	}
+	t := e.captured[0]
+	e.captured = e.captured[1:]
+	return t
 }
 
 // startEncoder starts generation gen's encoder; it waits for its first
@@ -254,7 +275,7 @@ func (s *source) readEncoder(e *encoder, out io.Reader) {
 	for err == nil {
 		var fr flvFrame
 		if fr, err = f.next(); err == nil {
-			s.deliverVideo(e.gen, fr)
+			s.deliverVideo(e.gen, fr, e.capturedNext())
 		}
 	}
 	// Wait closes the pipe once the encoder exits: its last frames are
@@ -264,7 +285,10 @@ func (s *source) readEncoder(e *encoder, out io.Reader) {
 	}
 }
 
-func (e *encoder) write(frame []byte) error {
+func (e *encoder) write(frame []byte, captured time.Time) error {
+	e.mu.Lock()
+	e.captured = append(e.captured, captured)
+	e.mu.Unlock()
 	if _, err := e.stdin.Write(frame); err != nil {
 		return fmt.Errorf("encoder %d: %w", e.gen, err)
 	}

@@ -17,7 +17,7 @@ type fakeSink struct {
 	keyframes []time.Time
 }
 
-func (f *fakeSink) writeVideo(nalus [][]byte, key bool, _ time.Duration) {
+func (f *fakeSink) writeVideo(nalus [][]byte, key bool, _ time.Duration, _ time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.frames++
