@@ -70,6 +70,12 @@ type Relay struct {
 	pli    func()
 	src    *Source // the publishing session whose packets are forwarded
 	closed bool
+	// pliAt is when a viewer's wait last asked the publisher for a
+	// keyframe; ignoresPLI says the publisher did not answer the last
+	// request within KeyframeWait (OBS, a prepared file), so a new viewer
+	// starts from the cached GOP at once instead of waiting for nothing.
+	pliAt      time.Time
+	ignoresPLI bool
 	stats  Stats
 }
 
@@ -120,6 +126,7 @@ func (r *Relay) Attach(requestKeyframe func()) *Source {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.src, r.pli = &Source{r: r}, requestKeyframe
+	r.ignoresPLI, r.pliAt = false, time.Time{} // a new publisher: ask it again
 	r.reanchor()
 	return r.src
 }

@@ -314,3 +314,38 @@ func FuzzStartsKeyframe(f *testing.F) {
 		}
 	})
 }
+
+// Once a publisher has left a keyframe request unanswered, the next
+// viewer starts from the cached GOP at once; a publisher that answers
+// again is waited for again.
+func TestAPublisherThatIgnoresPLIIsNotWaitedForTwice(t *testing.T) {
+	r, pub, _ := newTestRelay(t)
+	for range 10 {
+		pub.sendFrame()
+	}
+	first, _ := r.Subscribe()
+	for range 11 { // past KeyframeWait: the first viewer starts from the cache
+		pub.sendFrame()
+	}
+	if v := firstVideo(drain(first)); v == nil || !startsKeyframe(v.Payload) {
+		t.Fatalf("first viewer: %v", v)
+	}
+	second, _ := r.Subscribe()
+	if v := firstVideo(drain(second)); v == nil || !startsKeyframe(v.Payload) {
+		t.Fatalf("second viewer waited although the publisher ignores PLIs: %v", v)
+	}
+	for range 10 { // the cached keyframe is stale again
+		pub.sendFrame()
+	}
+	third, _ := r.Subscribe() // starts from the cache, and asks
+	pub.frame = 0
+	pub.sendFrame() // the request is answered at once: the publisher answers PLIs after all
+	drain(third)
+	for range 10 {
+		pub.sendFrame()
+	}
+	fourth, _ := r.Subscribe()
+	if v := firstVideo(drain(fourth)); v != nil {
+		t.Fatalf("a viewer of a publisher that answers PLIs again started from a stale GOP: %v", v)
+	}
+}

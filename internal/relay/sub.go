@@ -39,13 +39,20 @@ func (r *Relay) subscribe() (*Sub, func(), error) {
 	}
 	s := &Sub{r: r, ch: make(chan *Packet, r.cfg.QueuePackets)}
 	r.subs[s] = struct{}{}
-	s.waitKeyframe(r.cfg.Now())
-	if t := r.tracks[media.KindVideo]; t != nil && t.keyframe.ok && r.cfg.Now().Sub(t.keyframe.at) <= r.cfg.FreshKeyframe {
+	now := r.cfg.Now()
+	s.waitKeyframe(now)
+	t := r.tracks[media.KindVideo]
+	cached := t != nil && t.keyframe.ok
+	fresh := cached && now.Sub(t.keyframe.at) <= r.cfg.FreshKeyframe
+	if fresh || cached && r.ignoresPLI {
 		r.start(s, t.gop())
 	}
-	if !s.waiting {
+	if fresh {
 		return s, nil, nil
 	}
+	// Ask even a publisher that ignored the last request: one that
+	// answers now is waited for again (noteKeyframe).
+	r.pliAt = now
 	return s, r.pli, nil
 }
 

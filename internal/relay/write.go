@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"time"
+
 	"github.com/pion/rtp"
 
 	"github.com/castnet/castnet/internal/media"
@@ -28,6 +30,7 @@ func (s *Source) Write(kind media.Kind, src *rtp.Packet) {
 	key := m.fresh && t.observe(p, now)
 	if key {
 		r.stats.Keyframes++
+		r.noteKeyframe(now)
 	}
 	for s := range r.subs {
 		r.deliver(s, t, p, key)
@@ -46,6 +49,7 @@ func (r *Relay) deliver(s *Sub, t *track, p *Packet, key bool) {
 		r.start(s, t.gop())
 	case r.cfg.Now().Sub(s.since) >= r.cfg.KeyframeWait:
 		if gop := t.gop(); gop != nil {
+			r.ignoresPLI = true // later viewers start from the cache at once
 			r.log.Debug("relay: keyframe request unanswered; starting a viewer from the cached GOP",
 				"age", r.cfg.Now().Sub(t.keyframe.at))
 			r.start(s, gop)
@@ -80,4 +84,13 @@ func clockOf(kind media.Kind) uint32 {
 		return 48000
 	}
 	return 90000
+}
+
+// noteKeyframe learns whether the publisher answers PLIs: a keyframe
+// within KeyframeWait of a request says it does (a browser), and viewers
+// wait for the next one again. Called under r.mu.
+func (r *Relay) noteKeyframe(now time.Time) {
+	if !r.pliAt.IsZero() && now.Sub(r.pliAt) < r.cfg.KeyframeWait {
+		r.ignoresPLI = false
+	}
 }
