@@ -63,7 +63,9 @@ const FeatureStreamed = "streamed-renditions"
 
 // streams says whether n's last info offers streamed renditions. The
 // caller holds p.mu.
-func (n *node) streams() bool { return n.info != nil && slices.Contains(n.info.Features, FeatureStreamed) }
+func (n *node) streams() bool {
+	return n.info != nil && slices.Contains(n.info.Features, FeatureStreamed)
+}
 
 // addNode registers an orchestrator. The caller holds p.mu or owns p.
 func (p *Pool) addNode(u, origin string) *node {

@@ -76,7 +76,7 @@ type Relay struct {
 	// starts from the cached GOP at once instead of waiting for nothing.
 	pliAt      time.Time
 	ignoresPLI bool
-	stats  Stats
+	stats      Stats
 }
 
 // Stats are a relay's counters.
