@@ -23,7 +23,10 @@ import (
 func TestFullDiskIsRefusedLoudlyAndCaughtUp(t *testing.T) {
 	needTools(t, "ffmpeg", "ffprobe")
 	disk := testfs.SmallDisk(t, "700m")
-	n := startNode(t, "-data", disk)
+	// Plain HLS: ending a session removes its LL-HLS part files first,
+	// which frees room for the ENDLIST; this test needs an ending that
+	// truly cannot be written, to see it retried once space returns.
+	n := startNode(t, "-data", disk, "-hls-part", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	published := publishInBackground(ctx, "90s", n.URL+"/whip/full")
