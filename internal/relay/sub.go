@@ -69,13 +69,6 @@ func (s *Sub) Dropped() uint64 {
 	return s.dropped
 }
 
-// Waiting reports whether the viewer still waits for its first keyframe.
-func (s *Sub) Waiting() bool {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	return s.waiting
-}
-
 // Retransmit returns the packet of kind numbered seq, for a viewer's NACK
 // (RFC 4585 §6.2.1), if the cache still holds it.
 func (s *Sub) Retransmit(kind media.Kind, seq uint16) *Packet {

@@ -62,6 +62,21 @@ func TestViewerLimitsAnswer503WithRetryAfter(t *testing.T) {
 	}
 }
 
+// A viewer refused by the limits starts nothing: a rung's relay (its
+// feed, an ffmpeg at the broadcaster) is not even looked up.
+func TestARefusedViewerStartsNoFeed(t *testing.T) {
+	h := newHarness(t, Config{MaxViewers: 1})
+	newViewer(t).play(t, h)
+	resp, body := post(t, h.http.URL+"/whep/cam?rendition=360p", "application/sdp", newViewer(t).offer(t))
+	src := h.srv.cfg.Sources.(*sources)
+	src.mu.Lock()
+	asked := src.asked
+	src.mu.Unlock()
+	if resp.StatusCode != http.StatusServiceUnavailable || asked != 0 {
+		t.Fatalf("over the limit: %d %q, %d rendition lookups; want 503 and none", resp.StatusCode, body, asked)
+	}
+}
+
 func TestSessionRoutesNeedTheSessionsID(t *testing.T) {
 	h := newHarness(t, Config{})
 	for _, m := range []string{http.MethodDelete, http.MethodPatch} {

@@ -51,12 +51,19 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	if _, err := wish.OfferCreds(string(offer)); err != nil {
 		return err
 	}
-	rel, err := s.relay(stream, r.URL.Query().Get("rendition"))
-	if err != nil {
+	rendition := r.URL.Query().Get("rendition")
+	if rendition != "" && !names.Rendition(rendition) {
+		return ErrBadRendition
+	}
+	// The limits first: finding a rung's relay may start its feed (an
+	// ffmpeg), which a refused viewer must not.
+	ss := newSession(s, stream, r.RemoteAddr)
+	if err := s.reserve(ss); err != nil {
 		return err
 	}
-	ss := newSession(s, stream, r.RemoteAddr, rel)
-	if err := s.reserve(ss); err != nil {
+	if ss.relay, err = s.relay(stream, rendition); err != nil {
+		ss.close(err)
+		<-ss.done
 		return err
 	}
 	answer, err := ss.start(r.Context(), string(offer), want)
@@ -72,9 +79,6 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 
 // relay finds what a viewer of stream's rendition subscribes to.
 func (s *Server) relay(stream, rendition string) (*relay.Relay, error) {
-	if rendition != "" && !names.Rendition(rendition) {
-		return nil, ErrBadRendition
-	}
 	rel, live, err := s.cfg.Sources.Relay(stream, rendition)
 	switch {
 	case !live:

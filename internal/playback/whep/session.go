@@ -32,7 +32,7 @@ type session struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	relay  *relay.Relay
+	relay  *relay.Relay // set once the session is reserved, before start
 
 	pc     *webrtc.PeerConnection
 	peer   *wish.Peer
@@ -62,13 +62,12 @@ type outTrack struct {
 
 type counters struct {
 	sent, retransmitted, nackMisses, nackRefused, plis atomic.Uint64
-	connected                                          atomic.Int64 // Unix ns
 }
 
-func newSession(s *Server, stream, remote string, rel *relay.Relay) *session {
+func newSession(s *Server, stream, remote string) *session {
 	id := wish.RandomID()
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &session{srv: s, id: id, stream: stream, remote: remote, relay: rel,
+	return &session{srv: s, id: id, stream: stream, remote: remote,
 		log: s.log.With("stream", stream, "viewer", id), ctx: ctx, cancel: cancel,
 		tracks: map[media.Kind]*outTrack{}, connected: make(chan struct{}), done: make(chan struct{}),
 		offered: time.Now()}
@@ -178,7 +177,6 @@ func (ss *session) markConnected() {
 	select {
 	case <-ss.connected:
 	default:
-		ss.stats.connected.Store(time.Now().UnixNano())
 		close(ss.connected)
 		ss.log.Info("viewer connected", "after", time.Since(ss.offered).Round(time.Millisecond))
 	}
@@ -225,7 +223,8 @@ func (ss *session) close(err error) {
 func (ss *session) finish(err error) {
 	ss.wg.Wait()
 	ss.log.Info("viewer session ended", "reason", err, "sent", ss.stats.sent.Load(),
-		"retransmitted", ss.stats.retransmitted.Load())
+		"retransmitted", ss.stats.retransmitted.Load(), "nack_misses", ss.stats.nackMisses.Load(),
+		"nacks_over_budget", ss.stats.nackRefused.Load(), "keyframe_requests", ss.stats.plis.Load())
 	ss.srv.release(ss)
 	close(ss.done)
 }

@@ -27,12 +27,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type sources struct {
 	mu     sync.Mutex
 	relays map[string]*relay.Relay
+	asked  int // lookups of a rendition (a broadcaster starts a feed for one)
 }
 
 func (s *sources) Relay(name, rendition string) (*relay.Relay, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.relays[name]
+	if rendition != "" {
+		s.asked++
+	}
 	if ok && rendition != "" {
 		return nil, true, fmt.Errorf("no rendition %q: %w", rendition, httpx.ErrNotFound)
 	}
